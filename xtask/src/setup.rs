@@ -12,6 +12,7 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("chromium-driver", "WebDriver for the headless browser"),
     ("cmake", "builds whisper.cpp for ai-notes"),
     ("build-essential", "C/C++ compilers for bundled SQLite, libdbus and whisper.cpp"),
+    ("patchelf", "relocates the PostgreSQL 17 + TimescaleDB binaries of `cargo xtask db`"),
 ];
 
 pub fn run() -> Result<()> {
@@ -45,6 +46,6 @@ fn installed(package: &str) -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
