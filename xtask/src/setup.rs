@@ -10,6 +10,7 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("mosquitto", "the real MQTT broker of the integration tests"),
     ("chromium", "the headless browser of the web UI tests"),
     ("chromium-driver", "WebDriver for the headless browser"),
+    ("fonts-noto-cjk", "Japanese glyphs for the headless browser's pages and screenshots"),
     ("cmake", "builds whisper.cpp for ai-notes"),
     ("build-essential", "C/C++ compilers for bundled SQLite, libdbus and whisper.cpp"),
     ("patchelf", "relocates the PostgreSQL 17 + TimescaleDB binaries of `cargo xtask db`"),
