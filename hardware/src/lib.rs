@@ -9,4 +9,8 @@
 //!
 //! The `ctg-sim` binary exposes the simulator and codecs to people testing hardware.
 
+pub mod ble;
+pub mod corometrics;
 pub mod datasets;
+pub mod plot;
+pub mod sim;

@@ -16,7 +16,7 @@ fn body<'a>(name: &str, bytes: &'a [u8], stride: usize) -> Result<&'a [u8], Data
         return Err(DatasetError::Format(format!("{name}: shorter than its 4-byte header")));
     }
     let body = &bytes[4..];
-    if body.len() % stride != 0 {
+    if !body.len().is_multiple_of(stride) {
         return Err(DatasetError::Format(format!(
             "{name}: {} bytes after the header is not a whole number of {stride}-byte samples",
             body.len()
