@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
         samples += framer
             .push(m.clone(), now)
             .iter()
-            .filter(|o| matches!(o, FramerOutput::Sample(_)))
+            .filter(|o| matches!(o, FramerOutput::Sample { .. }))
             .count();
         samples += framer.poll(now).len();
     }

@@ -164,6 +164,129 @@ fn current_user() -> String {
     std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "root".into())
 }
 
+/// The path of binary `name` of workspace package `package`, built into the shared target
+/// directory (`cargo build -p package --bin name`, once per test process) so a test can run
+/// another crate's tool, e.g. `workspace_binary("hardware", "ctg-sim")`.
+pub fn workspace_binary(package: &str, name: &str) -> io::Result<PathBuf> {
+    use std::sync::{Mutex, OnceLock};
+    static BUILT: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    let exe = std::env::current_exe()?;
+    // Test executables live in target/<profile>/deps/.
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| if deps.ends_with("deps") { deps.parent() } else { Some(deps) })
+        .ok_or_else(|| io::Error::other("cannot locate the target directory"))?
+        .to_owned();
+    let target_dir = profile_dir
+        .parent()
+        .ok_or_else(|| io::Error::other("cannot locate the target directory"))?;
+    let path = profile_dir.join(name);
+    let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    let key = format!("{package}/{name}");
+    if !built.contains(&key) {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(workspace)
+            .args(["build", "--quiet", "-p", package, "--bin", name])
+            .arg("--target-dir")
+            .arg(target_dir);
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status()?;
+        if !status.success() && !path.is_file() {
+            return Err(io::Error::other(format!(
+                "`cargo build -p {package} --bin {name}` failed ({status})"
+            )));
+        }
+        built.push(key);
+    }
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(io::Error::new(io::ErrorKind::NotFound, format!("{} was not built", path.display())))
+    }
+}
+
+/// Two linked pseudo-terminals made by `socat`, at stable symlink paths: a device simulator
+/// writes to one end, the program under test reads the other, as over a null-modem cable.
+/// `unplug` kills socat (both ends vanish, as when a USB serial adapter is pulled out) and
+/// `plug_in` recreates them at the same paths. Killed on drop.
+#[derive(Debug)]
+pub struct PtyPair {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl PtyPair {
+    /// Creates the pair; fails clearly when socat is not installed.
+    pub fn start() -> io::Result<Self> {
+        let mut p = Self { dir: tempfile::tempdir()?, child: None };
+        p.plug_in()?;
+        Ok(p)
+    }
+
+    /// The end the simulator writes to.
+    pub fn device_end(&self) -> PathBuf {
+        self.dir.path().join("device")
+    }
+
+    /// The end the program under test opens (its configured serial port path).
+    pub fn host_end(&self) -> PathBuf {
+        self.dir.path().join("host")
+    }
+
+    pub fn is_plugged_in(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// (Re)creates the linked pair at the same paths and waits until both exist.
+    pub fn plug_in(&mut self) -> io::Result<()> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        let program = find_program("socat").ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                "socat is not installed: run `cargo xtask setup`",
+            )
+        })?;
+        let end = |p: PathBuf| format!("PTY,link={},raw,echo=0", p.display());
+        let child = Command::new(program)
+            .args([end(self.device_end()), end(self.host_end())])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        self.child = Some(child);
+        let (a, b) = (self.device_end(), self.host_end());
+        if !wait_until(Duration::from_secs(10), || a.exists() && b.exists()) {
+            self.unplug();
+            return Err(io::Error::other("socat did not create the pseudo-terminals"));
+        }
+        Ok(())
+    }
+
+    /// Kills socat: both terminals disappear; readers see end of file or an error.
+    pub fn unplug(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // socat removes its links on a clean exit only.
+        let _ = std::fs::remove_file(self.device_end());
+        let _ = std::fs::remove_file(self.host_end());
+    }
+}
+
+impl Drop for PtyPair {
+    fn drop(&mut self) {
+        self.unplug();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 /// Debian 12 packages, each with the reason it is needed.
 pub const PACKAGES: &[(&str, &str)] = &[
     ("mosquitto", "the real MQTT broker of the integration tests"),
+    ("socat", "links pseudo-terminals for the serial-device tests"),
     ("chromium", "the headless browser of the web UI tests"),
     ("chromium-driver", "WebDriver for the headless browser"),
     ("fonts-noto-cjk", "Japanese glyphs for the headless browser's pages and screenshots"),

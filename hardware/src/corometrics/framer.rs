@@ -17,8 +17,17 @@
 //!    While HR1 flows, arrival times are ignored: a burst after a stalled serial read still
 //!    splits into the right ticks.
 //!
+//! A sample is also finished as soon as it is **complete**: HR1, HR2, movement and both UA
+//! readings received. Nothing else periodic can belong to it then (rule 2 would split on any of
+//! them), so finishing early changes no sample; it only removes up to a tick of latency for a
+//! monitor in Update mode, which sends all of them every tick. An event mark arriving after its
+//! tick is complete is carried into the next sample (a shift of less than one tick, as for values
+//! sent before HR1); a carried mark is only lost if the input ends right after it.
+//!
 //! [`Framer::poll`] finishes the open sample from a timer when nothing more of its tick can come
 //! (see its documentation); [`Framer::flush`] finishes it unconditionally at the end of input.
+//! Every finished sample carries `opened_ms`, the `now_ms` of its first message: what a gateway
+//! stamps as its receive time.
 //!
 //! Values: the two UA readings of a tick are folded with `max`, so a contraction peak is never
 //! lost (a sentinel counts as no reading; both sentinels give `None`). Heart rates outside
@@ -47,7 +56,11 @@ pub const POLL_HR1_OVERDUE_MS: i64 = 500;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FramerOutput {
-    Sample(Sample),
+    /// A finished 4 Hz sample and the time its first message arrived.
+    Sample {
+        sample: Sample,
+        opened_ms: i64,
+    },
     /// The transducer modes changed (raw mode characters).
     Modes {
         hr: u8,
@@ -79,6 +92,7 @@ enum Slot {
 struct Open {
     opened_ms: i64,
     sample: Sample,
+    hr1: bool,
     hr2: bool,
     movement: bool,
     ua: u8,
@@ -94,6 +108,11 @@ impl Open {
             Slot::Mark => false,
         }
     }
+
+    /// Every periodic slot of a tick is filled.
+    fn is_complete(&self) -> bool {
+        self.hr1 && self.hr2 && self.movement && self.ua >= 2
+    }
 }
 
 /// Folds [`Message`]s into 4 Hz [`Sample`]s; see the module documentation for the rule.
@@ -103,6 +122,8 @@ pub struct Framer {
     last_hr1_ms: Option<i64>,
     modes: Option<(u8, u8)>,
     paper_out: Option<bool>,
+    /// An event mark that arrived after its tick was complete, for the next sample.
+    pending_mark: bool,
     stats: FramerStats,
 }
 
@@ -130,13 +151,16 @@ impl Framer {
                 let bpm = self.bpm(v);
                 let open = self.slot(Slot::Hr1, now_ms, &mut out);
                 open.sample.fhr1 = bpm;
+                open.hr1 = true;
                 self.last_hr1_ms = Some(now_ms);
+                self.finish_if_complete(&mut out);
             }
             Message::HeartRate2(v) => {
                 let bpm = self.bpm(v);
                 let open = self.slot(Slot::Hr2, now_ms, &mut out);
                 open.sample.fhr2 = bpm;
                 open.hr2 = true;
+                self.finish_if_complete(&mut out);
             }
             Message::UterineActivity(v) => {
                 let toco = v.and_then(|v| {
@@ -147,11 +171,18 @@ impl Framer {
                 let open = self.slot(Slot::Ua, now_ms, &mut out);
                 open.sample.toco = open.sample.toco.max(toco);
                 open.ua += 1;
+                self.finish_if_complete(&mut out);
             }
             Message::FetalMovement(m) => {
                 let open = self.slot(Slot::Movement, now_ms, &mut out);
                 open.sample.movement = m.to_wire();
                 open.movement = true;
+                self.finish_if_complete(&mut out);
+            }
+            // With HR1 flowing and no sample open, the tick of this mark is already complete:
+            // opening a sample for the mark alone would add a sample, so it waits for the next.
+            Message::EventMark if self.open.is_none() && !self.hr1_silent(now_ms) => {
+                self.pending_mark = true;
             }
             Message::EventMark => self.slot(Slot::Mark, now_ms, &mut out).sample.mark = true,
         }
@@ -206,7 +237,13 @@ impl Framer {
     fn finish(&mut self) -> Option<FramerOutput> {
         let open = self.open.take()?;
         self.stats.samples += 1;
-        Some(FramerOutput::Sample(open.sample))
+        Some(FramerOutput::Sample { sample: open.sample, opened_ms: open.opened_ms })
+    }
+
+    fn finish_if_complete(&mut self, out: &mut Vec<FramerOutput>) {
+        if self.open.as_ref().is_some_and(Open::is_complete) {
+            out.extend(self.finish());
+        }
     }
 
     /// The sample a message for `slot` at `now_ms` belongs to, finishing the open one first when
@@ -219,9 +256,11 @@ impl Framer {
         if split {
             out.extend(self.finish());
         }
-        self.open.get_or_insert(Open {
+        let pending_mark = &mut self.pending_mark;
+        self.open.get_or_insert_with(|| Open {
             opened_ms: now_ms,
-            sample: Sample::EMPTY,
+            sample: Sample { mark: std::mem::take(pending_mark), ..Sample::EMPTY },
+            hr1: false,
             hr2: false,
             movement: false,
             ua: 0,
@@ -238,7 +277,7 @@ mod tests {
     fn samples(outs: &[FramerOutput]) -> Vec<Sample> {
         outs.iter()
             .filter_map(|o| match o {
-                FramerOutput::Sample(s) => Some(*s),
+                FramerOutput::Sample { sample, .. } => Some(*sample),
                 _ => None,
             })
             .collect()
@@ -264,11 +303,11 @@ mod tests {
         use Message::*;
         let msgs = vec![
             (0, HeartRate1(Some(140))),
+            (0, EventMark),
             (0, UterineActivity(Some(10))),
             (0, HeartRate2(None)),
             (0, FetalMovement(MovementReport::Movement)),
             (0, UterineActivity(Some(30))),
-            (0, EventMark),
             (250, HeartRate1(None)),
             (250, UterineActivity(None)),
             (250, HeartRate2(Some(150))),
@@ -283,6 +322,36 @@ mod tests {
         assert_eq!((s[1].fhr1, s[1].fhr2, s[1].toco), (None, bpm(150), Toco::new(20)));
         assert_eq!((s[1].movement, s[1].mark), (None, false));
         assert_eq!(stats, FramerStats { samples: 2, out_of_range: 0 });
+    }
+
+    #[test]
+    fn a_complete_tick_is_finished_without_waiting_for_the_next() {
+        use Message::*;
+        let mut f = Framer::new();
+        assert!(f.push(HeartRate1(Some(140)), 0).is_empty());
+        assert!(f.push(UterineActivity(Some(10)), 2).is_empty());
+        assert!(f.push(HeartRate2(None), 4).is_empty());
+        assert!(f.push(FetalMovement(MovementReport::None), 6).is_empty());
+        let out = f.push(UterineActivity(Some(12)), 8);
+        assert_eq!(
+            out,
+            vec![FramerOutput::Sample {
+                sample: Sample {
+                    fhr1: bpm(140),
+                    toco: Toco::new(12),
+                    movement: Some(Movement::None),
+                    ..Sample::EMPTY
+                },
+                opened_ms: 0,
+            }]
+        );
+        // A mark after the complete tick goes to the next sample, and adds none.
+        assert!(f.push(EventMark, 10).is_empty());
+        assert!(f.push(HeartRate1(Some(141)), 250).is_empty());
+        let s = samples(&f.flush(260));
+        assert_eq!(s.len(), 1);
+        assert!(s[0].mark);
+        assert_eq!(f.stats().samples, 2);
     }
 
     #[test]

@@ -128,6 +128,16 @@ impl MonitorEncoder {
         if self.wants(ResponseType::HeartRate1) {
             encode(&Message::HeartRate1(tick.hr1), out);
         }
+        // Marks and annotations early in the tick, so a receiver that finishes a sample as soon
+        // as its periodic values are in (the `Framer`) keeps them in this tick's sample.
+        if tick.mark && self.wants(ResponseType::EventMark) {
+            encode(&Message::EventMark, out);
+        }
+        if let Some(text) = &tick.annotation
+            && self.wants(ResponseType::Annotation)
+        {
+            encode(&Message::Annotation(text.clone()), out);
+        }
         if self.wants(ResponseType::UterineActivity) {
             encode(&Message::UterineActivity(tick.ua[0]), out);
         }
@@ -139,14 +149,6 @@ impl MonitorEncoder {
         }
         if self.wants(ResponseType::UterineActivity) {
             encode(&Message::UterineActivity(tick.ua[1]), out);
-        }
-        if tick.mark && self.wants(ResponseType::EventMark) {
-            encode(&Message::EventMark, out);
-        }
-        if let Some(text) = &tick.annotation
-            && self.wants(ResponseType::Annotation)
-        {
-            encode(&Message::Annotation(text.clone()), out);
         }
         if self.wants(ResponseType::PaperOut) {
             if tick.paper_out

@@ -267,7 +267,7 @@ fn expected_out_of_range(t: &Tick) -> u64 {
 
 fn samples_of(outs: Vec<FramerOutput>) -> impl Iterator<Item = Sample> {
     outs.into_iter().filter_map(|o| match o {
-        FramerOutput::Sample(s) => Some(s),
+        FramerOutput::Sample { sample, .. } => Some(sample),
         _ => None,
     })
 }

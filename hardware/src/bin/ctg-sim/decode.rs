@@ -30,8 +30,8 @@ pub fn decode(args: &DecodeArgs) -> Result<()> {
     let mut emit = |outputs: Vec<FramerOutput>, out: &mut BufWriter<_>| -> Result<()> {
         for o in outputs {
             match o {
-                FramerOutput::Sample(s) => {
-                    let line = JsonSample::new(samples as i64 * TICK_MS, &s).to_line();
+                FramerOutput::Sample { sample, .. } => {
+                    let line = JsonSample::new(samples as i64 * TICK_MS, &sample).to_line();
                     writeln!(out, "{line}").context("write failed")?;
                     samples += 1;
                 }
