@@ -1,0 +1,18 @@
+//! Integration tests of the monitor server (one test binary; modules under `monitor-server/`).
+//!
+//! Real parts: a real mosquitto (installed by `cargo xtask setup`) or the embedded broker, a
+//! real SQLite file per test, real HTTP and WebSocket connections on port 0, the real
+//! `device-gateway` with its simulator.
+
+#[path = "monitor-server/api.rs"]
+mod api;
+#[path = "monitor-server/common.rs"]
+mod common;
+#[path = "monitor-server/e2e.rs"]
+mod e2e;
+#[path = "monitor-server/ingest.rs"]
+mod ingest;
+#[path = "monitor-server/live.rs"]
+mod live;
+#[path = "monitor-server/store_suite.rs"]
+mod store_suite;

@@ -1,0 +1,955 @@
+// CTG central monitor page. Plain JavaScript, no build step, no external resources.
+//
+// Safety rules this page follows:
+// * The patient shown with a trace is the one the server stamps on the data (bed message,
+//   history, samples); the page never infers it. A new binding id clears the trace.
+// * Staleness is computed from the server's receive time of the newest sample (heartbeat
+//   age + time since that heartbeat), and the whole page shows "connection lost" when server
+//   heartbeats stop. A stopped stream therefore turns stale and alarms; it never freezes quietly.
+// * Samples are drawn against the wall clock, so a stopped trace visibly falls behind "now".
+'use strict';
+
+(() => {
+  const I18N = {
+    ja: {
+      title: 'CTG セントラルモニタ', paperSpeed: '紙送り速度', soundOn: 'アラーム音 有効化', soundIsOn: 'アラーム音 有効',
+      silence: '消音 2分', silenced: '消音中', logout: 'ログアウト', loginTitle: 'スタッフ ログイン', username: 'ユーザー名',
+      password: 'パスワード', login: 'ログイン', loginFailed: 'ユーザー名またはパスワードが違います', locked: 'ログイン試行が多すぎます。しばらく待ってください',
+      codeInvalid: 'ログインリンクが無効か、使用済みです。ログインしてください。',
+      unassigned: '未割り当てストリーム', unassignedHint: '患者に割り当てられていない装置です。どの患者の下にも表示されません。',
+      opsTitle: 'ストリーム状況', opsHint: '管理者は波形を閲覧できません。ストリームの記録状況のみ表示します。',
+      back10: '◀◀ 10分', back1: '◀ 1分', fwd1: '1分 ▶', fwd10: '10分 ▶▶', toLive: '最新', close: '閉じる (Esc)',
+      manage: '患者・装置', bind: '装置を割り当て', unbind: '割り当て解除', discharge: '退院', patientId: '患者ID', patientName: '氏名',
+      gaWeeks: '妊娠週数', gaDays: '日', admit: '入院登録', cancel: 'キャンセル', admitTitle: (bed) => `ベッド ${bed} に入院登録`,
+      connLive: 'ライブ', connLost: '接続断 — 表示は最新ではありません', connConnecting: '接続中…',
+      bannerLost: '⚠ サーバーとの接続が切れました。表示中の波形は最新ではありません。再接続しています…',
+      stale: 'データ停止', noData: 'データなし', offline: 'ゲートウェイ オフライン', empty: '空床', noDevice: '装置未割り当て',
+      ga: (w, d) => `${w}週${d}日`, age: (s) => `${s}秒前`, sig: ['信号 —', '信号なし', '信号 不良', '信号 良'],
+      notAnalysed: '解析: 未実施', history: (t) => `履歴表示中 ${t} まで`, liveMode: 'ライブ表示', beds: 'ベッド',
+      noStream: '(割り当て可能な装置なし)', confirmDischarge: (n) => `${n} さんを退院にしますか?`, confirmUnbind: '装置の割り当てを解除しますか?',
+      done: '完了', failed: '失敗', stream: 'ストリーム', patient: '患者', stored: '保存', missing: '欠損', dup: '重複拒否', rejected: '不正',
+      gateway: 'GW', online: 'オンライン', unit: 'bpm', toco: 'TOCO', mhr: 'MHR', openDetail: '詳細を開く', events: {
+        signal_loss: '信号消失', cable_silence: '通信途絶', paper_out: '用紙切れ', link: 'リンク', annotation: '注記', samples_dropped: 'データ破棄', mode_change: 'モード変更',
+      },
+    },
+    en: {
+      title: 'CTG Central Monitor', paperSpeed: 'Paper speed', soundOn: 'Enable alarm sound', soundIsOn: 'Alarm sound on',
+      silence: 'Silence 2 min', silenced: 'Silenced', logout: 'Log out', loginTitle: 'Staff login', username: 'Username',
+      password: 'Password', login: 'Log in', loginFailed: 'Wrong username or password', locked: 'Too many attempts; wait a minute',
+      codeInvalid: 'That login link is invalid or used. Please log in.',
+      unassigned: 'Unassigned streams', unassignedHint: 'Devices bound to no patient. They are never shown under anyone.',
+      opsTitle: 'Stream accounting', opsHint: 'Administrators cannot view traces; stream accounting only.',
+      back10: '◀◀ 10 min', back1: '◀ 1 min', fwd1: '1 min ▶', fwd10: '10 min ▶▶', toLive: 'Live', close: 'Close (Esc)',
+      manage: 'Patient & device', bind: 'Bind device', unbind: 'Unbind', discharge: 'Discharge', patientId: 'Patient ID', patientName: 'Name',
+      gaWeeks: 'Gestation weeks', gaDays: 'days', admit: 'Admit', cancel: 'Cancel', admitTitle: (bed) => `Admit to bed ${bed}`,
+      connLive: 'Live', connLost: 'Connection lost — display is NOT current', connConnecting: 'Connecting…',
+      bannerLost: '⚠ Connection to the server lost. Traces on screen are NOT current. Reconnecting…',
+      stale: 'NO DATA', noData: 'No data yet', offline: 'GATEWAY OFFLINE', empty: 'Empty bed', noDevice: 'No device bound',
+      ga: (w, d) => `${w}w${d}d`, age: (s) => `${s} s ago`, sig: ['Signal —', 'No signal', 'Signal poor', 'Signal good'],
+      notAnalysed: 'Analysis: not run', history: (t) => `History up to ${t}`, liveMode: 'Live', beds: 'beds',
+      noStream: '(no device available)', confirmDischarge: (n) => `Discharge ${n}?`, confirmUnbind: 'Unbind the device?',
+      done: 'Done', failed: 'Failed', stream: 'Stream', patient: 'Patient', stored: 'Stored', missing: 'Missing', dup: 'Dup. rejected', rejected: 'Rejected',
+      gateway: 'GW', online: 'online', unit: 'bpm', toco: 'TOCO', mhr: 'MHR', openDetail: 'Open detail', events: {
+        signal_loss: 'Signal loss', cable_silence: 'Cable silence', paper_out: 'Paper out', link: 'Link', annotation: 'Note', samples_dropped: 'Samples dropped', mode_change: 'Mode change',
+      },
+    },
+  };
+
+  const PX_PER_CM = 96 / 2.54;
+  const FHR_MIN = 50, FHR_MAX = 210;
+  const KEEP_MS = 35 * 60 * 1000;
+  const $ = (id) => document.getElementById(id);
+
+  const state = {
+    lang: localStorage.getItem('ctg.lang') === 'en' ? 'en' : 'ja',
+    me: null,
+    csrf: '',
+    beds: new Map(),
+    order: [],
+    ws: null,
+    wsDelay: 1000,
+    hello: { heartbeat_ms: 1000, stale_after_ms: 3000, history_minutes: 30 },
+    lastBeat: 0,
+    clockOffset: 0,
+    haveOffset: false,
+    speed: Number(localStorage.getItem('ctg.speed')) || 3,
+    audio: null,
+    silencedUntil: 0,
+    detail: null,
+    unassigned: [],
+    connection: 'connecting',
+  };
+
+  const t = (key, ...args) => {
+    const v = I18N[state.lang][key];
+    return typeof v === 'function' ? v(...args) : v;
+  };
+  const serverNow = () => Date.now() + state.clockOffset;
+
+  // ---- API ----------------------------------------------------------------------------------
+
+  async function api(method, path, body) {
+    const headers = { Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (method !== 'GET') headers['X-CSRF-Token'] = state.csrf;
+    const r = await fetch('/api/v1' + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+    if (r.status === 401 && path !== '/login') {
+      showLogin();
+      throw new Error('unauthorized');
+    }
+    const text = await r.text();
+    const data = text ? JSON.parse(text) : null;
+    if (!r.ok) {
+      const e = new Error((data && data.message) || r.statusText);
+      e.status = r.status;
+      throw e;
+    }
+    return data;
+  }
+
+  // ---- beds ---------------------------------------------------------------------------------
+
+  class Bed {
+    constructor(label) {
+      this.label = label;
+      this.view = null;
+      this.bindingId = null;
+      this.patient = null;
+      this.stream = null;
+      this.pulse = null; // { age_ms, online, at }
+      this.lastEvent = null;
+      this.clear();
+      this.el = this.build();
+    }
+
+    clear() {
+      this.buf = { seq: [], t: [], fhr1: [], fhr2: [], mhr: [], toco: [], mark: [], q: [] };
+      this.received = 0;
+    }
+
+    build() {
+      const el = document.createElement('div');
+      el.className = 'tile';
+      el.tabIndex = 0;
+      el.setAttribute('role', 'button');
+      el.dataset.bed = this.label;
+      el.innerHTML = `
+        <div class="tile-head"><span class="bed"></span><span class="name"></span><span class="ga"></span>
+          <span class="badges"><span class="badge sig"></span><span class="badge age"></span></span></div>
+        <div class="tile-body">
+          <div class="values"><div class="fhr">---</div><div class="unit">FHR bpm</div>
+            <div class="toco"></div><div class="mhr"></div><div class="analysis"></div></div>
+          <div class="chart"><canvas></canvas><div class="overlay"><span class="ov-title"></span><small class="ov-sub"></small></div></div>
+        </div>`;
+      el.querySelector('.bed').textContent = this.label;
+      el.addEventListener('click', () => openBed(this));
+      el.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' || e.key === ' ') {
+          e.preventDefault();
+          openBed(this);
+        }
+      });
+      this.canvas = el.querySelector('canvas');
+      return el;
+    }
+
+    // A bed message: the server's binding. A different binding id breaks the trace.
+    setView(v) {
+      if (v.binding_id !== this.bindingId || !samePatient(v.patient, this.patient)) {
+        this.clear();
+        this.lastEvent = null;
+      }
+      this.view = v;
+      this.bindingId = v.binding_id;
+      this.patient = v.patient;
+      this.stream = v.stream;
+      this.pulse = { age_ms: v.age_ms, online: v.gateway_online, at: performance.now() };
+    }
+
+    // Merges columns in sequence order; repeated sequence numbers are ignored.
+    add(cols) {
+      const b = this.buf;
+      for (let i = 0; i < cols.seq.length; i++) {
+        const seq = cols.seq[i];
+        let at = b.seq.length;
+        if (at > 0 && b.seq[at - 1] >= seq) {
+          at = lowerBound(b.seq, seq);
+          if (b.seq[at] === seq) continue;
+        }
+        const vals = [seq, cols.rx[i], cols.fhr1[i], cols.fhr2[i], cols.mhr[i], cols.toco[i], cols.mark[i], cols.q[i]];
+        const keys = ['seq', 't', 'fhr1', 'fhr2', 'mhr', 'toco', 'mark', 'q'];
+        if (at === b.seq.length) keys.forEach((k, j) => b[k].push(vals[j]));
+        else keys.forEach((k, j) => b[k].splice(at, 0, vals[j]));
+        this.received++;
+      }
+      const cutoff = serverNow() - KEEP_MS;
+      let drop = 0;
+      while (drop < b.t.length && b.t[drop] < cutoff) drop++;
+      if (drop > 0) for (const k of Object.keys(b)) b[k].splice(0, drop);
+    }
+
+    ageMs() {
+      if (!this.pulse || this.pulse.age_ms === null || this.pulse.age_ms === undefined) return null;
+      return this.pulse.age_ms + (performance.now() - this.pulse.at);
+    }
+
+    status() {
+      if (!this.patient) return 'empty';
+      if (this.bindingId === null || this.bindingId === undefined) return 'nodevice';
+      if (state.connection !== 'live') return 'stale';
+      if (this.pulse && !this.pulse.online) return 'offline';
+      const age = this.ageMs();
+      if (age === null || age > state.hello.stale_after_ms) return 'stale';
+      return 'live';
+    }
+  }
+
+  function samePatient(a, b) {
+    if (!a || !b) return a === b;
+    return a.admission_id === b.admission_id && a.patient_id === b.patient_id && a.name === b.name;
+  }
+
+  function lowerBound(arr, x) {
+    let lo = 0, hi = arr.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (arr[mid] < x) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+  }
+
+  // ---- tiles --------------------------------------------------------------------------------
+
+  function layoutGrid() {
+    const grid = $('grid');
+    const n = Math.max(1, state.order.length);
+    const W = grid.clientWidth || window.innerWidth, H = grid.clientHeight || window.innerHeight - 60;
+    let best = 1, bestScore = -1;
+    for (let cols = 1; cols <= n; cols++) {
+      const rows = Math.ceil(n / cols);
+      const w = W / cols, h = H / rows;
+      // CTG tiles want to be wide: about 2.2 : 1.
+      const score = Math.min(w, h * 2.2);
+      if (score > bestScore) { bestScore = score; best = cols; }
+    }
+    grid.style.gridTemplateColumns = `repeat(${best}, minmax(0, 1fr))`;
+    grid.style.gridTemplateRows = `repeat(${Math.ceil(n / best)}, minmax(0, 1fr))`;
+  }
+
+  function updateTile(bed) {
+    const el = bed.el;
+    const st = bed.status();
+    const p = bed.patient;
+    el.dataset.state = st;
+    el.dataset.stale = String(st === 'stale' || st === 'offline');
+    el.dataset.gatewayOnline = String(!!(bed.pulse && bed.pulse.online));
+    el.dataset.patientId = p ? p.patient_id : '';
+    el.dataset.patientName = p ? p.name : '';
+    el.dataset.bindingId = bed.bindingId === null || bed.bindingId === undefined ? '' : String(bed.bindingId);
+    el.dataset.samples = String(bed.received);
+    el.dataset.lastSeq = bed.buf.seq.length ? String(bed.buf.seq[bed.buf.seq.length - 1]) : '';
+    el.querySelector('.name').textContent = p ? p.name : '';
+    el.querySelector('.ga').textContent = p ? t('ga', p.ga_weeks, p.ga_days) : '';
+    const n = bed.buf.seq.length;
+    const last = n ? n - 1 : -1;
+    const fhr = last >= 0 && st === 'live' ? bed.buf.fhr1[last] : null;
+    el.querySelector('.fhr').textContent = fhr === null || fhr === undefined ? '---' : String(Math.round(fhr));
+    const toco = last >= 0 && st === 'live' ? bed.buf.toco[last] : null;
+    setValue(el.querySelector('.toco'), t('toco'), toco === null || toco === undefined ? '--' : String(toco));
+    const mhr = last >= 0 && st === 'live' ? bed.buf.mhr[last] : null;
+    setValue(el.querySelector('.mhr'), t('mhr'), mhr === null || mhr === undefined ? '' : String(Math.round(mhr)));
+    el.querySelector('.analysis').textContent = p && bed.bindingId ? t('notAnalysed') : '';
+    const q = last >= 0 ? bed.buf.q[last] : 0;
+    const sig = el.querySelector('.sig');
+    // Devices that report no quality (the Corometrics wire) get no badge rather than a guess.
+    sig.hidden = !q;
+    sig.textContent = t('sig')[q] || '';
+    sig.className = `badge sig q${q}`;
+    const age = bed.ageMs();
+    el.dataset.ageMs = age === null ? '' : String(Math.round(age));
+    el.querySelector('.age').textContent = age === null ? '--' : t('age', (age / 1000).toFixed(age < 10000 ? 1 : 0));
+    const ovT = el.querySelector('.ov-title'), ovS = el.querySelector('.ov-sub');
+    if (st === 'stale') {
+      ovT.textContent = age === null ? t('noData') : t('stale');
+      ovS.textContent = age === null ? '' : t('age', Math.round(age / 1000));
+    } else if (st === 'offline') {
+      ovT.textContent = t('offline');
+      ovS.textContent = age === null ? '' : t('age', Math.round(age / 1000));
+    } else if (st === 'empty') {
+      ovT.textContent = t('empty');
+      ovS.textContent = '';
+    } else if (st === 'nodevice') {
+      ovT.textContent = t('noDevice');
+      ovS.textContent = '';
+    } else {
+      ovT.textContent = '';
+      ovS.textContent = '';
+    }
+    el.setAttribute('aria-label', `${t('beds')} ${bed.label} ${p ? p.name : t('empty')} ${ovT.textContent}`);
+    if (bed.lastEvent) el.querySelector('.analysis').textContent = bed.lastEvent;
+  }
+
+  function setValue(el, label, value) {
+    if (!value) {
+      el.textContent = '';
+      return;
+    }
+    el.innerHTML = '<span class="lbl"></span> <span class="v"></span>';
+    el.querySelector('.lbl').textContent = label;
+    el.querySelector('.v').textContent = value;
+  }
+
+  function sizeCanvas(canvas) {
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(1, Math.floor(canvas.clientWidth * dpr)), h = Math.max(1, Math.floor(canvas.clientHeight * dpr));
+    if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
+    return dpr;
+  }
+
+  // Draws FHR (50–210 bpm, 30 bpm major lines, minute lines) above TOCO (0–100). Each buffer
+  // in `bufs` is its own trace (one per binding): traces are never joined across buffers.
+  function drawCtg(canvas, bufs, endT, opts) {
+    const dpr = sizeCanvas(canvas);
+    const ctx = canvas.getContext('2d');
+    const W = canvas.width, H = canvas.height;
+    const left = (opts.labels ? 30 : 18) * dpr;
+    const plotW = W - left - 4 * dpr;
+    const fhrTop = 4 * dpr, fhrH = Math.round(H * 0.63) - fhrTop;
+    const tocoTop = fhrTop + fhrH + 6 * dpr, tocoH = H - tocoTop - 3 * dpr;
+    const pxPerMs = (state.speed * PX_PER_CM * dpr) / 60000;
+    const spanMs = plotW / pxPerMs;
+    const startT = endT - spanMs;
+    const x = (tt) => left + (tt - startT) * pxPerMs;
+    const yF = (v) => fhrTop + ((FHR_MAX - v) / (FHR_MAX - FHR_MIN)) * fhrH;
+    const yT = (v) => tocoTop + ((100 - v) / 100) * tocoH;
+
+    ctx.fillStyle = '#0f1a24';
+    ctx.fillRect(0, 0, W, H);
+    ctx.fillStyle = '#fbf7ef';
+    ctx.fillRect(left, fhrTop, plotW, fhrH);
+    ctx.fillRect(left, tocoTop, plotW, tocoH);
+    // Normal baseline band 110–160 bpm.
+    ctx.fillStyle = 'rgba(63, 182, 139, 0.13)';
+    ctx.fillRect(left, yF(160), plotW, yF(110) - yF(160));
+
+    ctx.lineWidth = 1;
+    // Horizontal lines: 10 bpm minor, 30 bpm major.
+    for (let v = FHR_MIN; v <= FHR_MAX; v += 10) {
+      const major = v % 30 === 0;
+      ctx.strokeStyle = major ? 'rgba(214, 92, 60, 0.75)' : 'rgba(214, 92, 60, 0.22)';
+      ctx.beginPath();
+      ctx.moveTo(left, Math.round(yF(v)) + 0.5);
+      ctx.lineTo(left + plotW, Math.round(yF(v)) + 0.5);
+      ctx.stroke();
+      if (major) {
+        ctx.fillStyle = '#9fb2c3';
+        ctx.font = `${10 * dpr}px sans-serif`;
+        ctx.textAlign = 'right';
+        ctx.textBaseline = 'middle';
+        ctx.fillText(String(v), left - 3 * dpr, yF(v));
+      }
+    }
+    for (let v = 0; v <= 100; v += 20) {
+      ctx.strokeStyle = v % 50 === 0 ? 'rgba(214, 92, 60, 0.7)' : 'rgba(214, 92, 60, 0.22)';
+      ctx.beginPath();
+      ctx.moveTo(left, Math.round(yT(v)) + 0.5);
+      ctx.lineTo(left + plotW, Math.round(yT(v)) + 0.5);
+      ctx.stroke();
+      if (v % 50 === 0 && opts.labels) {
+        ctx.fillStyle = '#9fb2c3';
+        ctx.fillText(String(v), left - 3 * dpr, yT(v));
+      }
+    }
+    // Vertical lines: every minute (major), every 10 s minor at 3 cm/min when space allows.
+    const minorMs = pxPerMs * 10000 > 8 * dpr ? 10000 : (pxPerMs * 30000 > 8 * dpr ? 30000 : 60000);
+    for (let tt = Math.ceil(startT / minorMs) * minorMs; tt <= endT; tt += minorMs) {
+      const major = tt % 60000 === 0;
+      ctx.strokeStyle = major ? 'rgba(214, 92, 60, 0.7)' : 'rgba(214, 92, 60, 0.18)';
+      const xx = Math.round(x(tt)) + 0.5;
+      ctx.beginPath();
+      ctx.moveTo(xx, fhrTop);
+      ctx.lineTo(xx, fhrTop + fhrH);
+      ctx.moveTo(xx, tocoTop);
+      ctx.lineTo(xx, tocoTop + tocoH);
+      ctx.stroke();
+      if (major && opts.labels) {
+        const d = new Date(tt);
+        ctx.fillStyle = '#7a5a4a';
+        ctx.textAlign = 'left';
+        ctx.textBaseline = 'top';
+        ctx.fillText(`${pad(d.getHours())}:${pad(d.getMinutes())}`, xx + 2 * dpr, fhrTop + 1 * dpr);
+      }
+    }
+
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(left, 0, plotW, H);
+    ctx.clip();
+    for (const buf of bufs) {
+      const i0 = Math.max(0, lowerBound(buf.t, startT - 1000));
+      const series = (key, y, color, width, dash) => {
+        ctx.strokeStyle = color;
+        ctx.lineWidth = width * dpr;
+        ctx.setLineDash(dash ? dash.map((d) => d * dpr) : []);
+        ctx.beginPath();
+        let pen = false;
+        for (let i = i0; i < buf.t.length; i++) {
+          const v = buf[key][i];
+          if (v === null || v === undefined) { pen = false; continue; }
+          // A missing sequence number is a gap on paper too.
+          const joined = pen && buf.seq[i] === buf.seq[i - 1] + 1;
+          const xx = x(buf.t[i]), yy = y(key === 'toco' ? v : Math.min(FHR_MAX, Math.max(FHR_MIN, v)));
+          if (joined) ctx.lineTo(xx, yy); else ctx.moveTo(xx, yy);
+          pen = true;
+        }
+        ctx.stroke();
+      };
+      series('mhr', yF, '#8e44ad', 1.2, [4, 3]);
+      series('fhr2', yF, '#1e7a3c', 1.4);
+      series('fhr1', yF, '#0a2a6b', 1.6);
+      series('toco', yT, '#0a2a6b', 1.4);
+      ctx.setLineDash([]);
+      // Event marks as small triangles at the top of the TOCO strip.
+      ctx.fillStyle = '#c0392b';
+      for (let i = i0; i < buf.t.length; i++) {
+        if (buf.mark[i]) {
+          const xx = x(buf.t[i]);
+          ctx.beginPath();
+          ctx.moveTo(xx - 4 * dpr, tocoTop);
+          ctx.lineTo(xx + 4 * dpr, tocoTop);
+          ctx.lineTo(xx, tocoTop + 7 * dpr);
+          ctx.fill();
+        }
+      }
+    }
+    ctx.restore();
+  }
+
+  function pad(n) {
+    return String(n).padStart(2, '0');
+  }
+
+  // ---- rendering loop -----------------------------------------------------------------------
+
+  function render() {
+    const started = performance.now();
+    // Connection state first: tiles drawn in this frame must already know it.
+    checkConnection();
+    const end = serverNow();
+    for (const label of state.order) {
+      const bed = state.beds.get(label);
+      updateTile(bed);
+      drawCtg(bed.canvas, [bed.buf], end, { labels: bed.canvas.clientWidth > 260 });
+    }
+    if (state.detail) renderDetail();
+    $('clock').textContent = new Date(end).toLocaleTimeString(state.lang === 'ja' ? 'ja-JP' : 'en-GB');
+    alarmTick();
+    // Exposed for tests and for anyone checking that 32 beds at 4 Hz stay smooth.
+    document.body.dataset.renderMs = (performance.now() - started).toFixed(1);
+  }
+
+  function checkConnection() {
+    const silent = performance.now() - state.lastBeat;
+    const lost = !state.ws || state.ws.readyState !== WebSocket.OPEN || silent > 3 * state.hello.heartbeat_ms;
+    const next = lost ? (state.lastBeat ? 'lost' : 'connecting') : 'live';
+    if (next !== state.connection) {
+      state.connection = next;
+      document.body.dataset.connection = next;
+    }
+    $('conn').textContent = next === 'live' ? t('connLive') : next === 'lost' ? t('connLost') : t('connConnecting');
+    const banner = $('banner');
+    banner.hidden = next !== 'lost';
+    banner.textContent = t('bannerLost');
+  }
+
+  // ---- alarm sound (WebAudio after a user gesture; the visual alarm is always on) -------------
+
+  function enableSound() {
+    if (!state.audio) {
+      const AC = window.AudioContext || window.webkitAudioContext;
+      if (!AC) return;
+      state.audio = new AC();
+    }
+    state.audio.resume();
+    $('sound').setAttribute('aria-pressed', 'true');
+    $('sound').textContent = t('soundIsOn');
+  }
+
+  let lastTone = 0;
+  function alarmTick() {
+    const alarming = state.order.some((l) => {
+      const s = state.beds.get(l).status();
+      return s === 'stale' || s === 'offline';
+    }) || state.connection === 'lost';
+    document.body.dataset.alarm = String(alarming);
+    const silenced = performance.now() < state.silencedUntil;
+    $('silence').setAttribute('aria-pressed', String(silenced));
+    if (!alarming || silenced || !state.audio || state.audio.state !== 'running') return;
+    const now = performance.now();
+    if (now - lastTone < 2000) return;
+    lastTone = now;
+    const ctx = state.audio;
+    for (let k = 0; k < 3; k++) {
+      const o = ctx.createOscillator(), g = ctx.createGain();
+      o.type = 'square';
+      o.frequency.value = 880;
+      g.gain.value = 0.08;
+      o.connect(g).connect(ctx.destination);
+      const t0 = ctx.currentTime + k * 0.22;
+      o.start(t0);
+      o.stop(t0 + 0.14);
+    }
+  }
+
+  // ---- live feed ----------------------------------------------------------------------------
+
+  function connect() {
+    const proto = location.protocol === 'https:' ? 'wss' : 'ws';
+    const ws = new WebSocket(`${proto}://${location.host}/api/v1/live`);
+    state.ws = ws;
+    ws.onopen = () => {
+      state.wsDelay = 1000;
+      ws.send(JSON.stringify({ t: 'subscribe', beds: state.order }));
+    };
+    ws.onmessage = (ev) => {
+      const data = JSON.parse(ev.data);
+      if (Array.isArray(data)) data.forEach(onMessage); else onMessage(data);
+    };
+    ws.onclose = () => {
+      if (state.ws !== ws) return;
+      state.ws = null;
+      if (!state.me) return;
+      setTimeout(async () => {
+        // A closed socket may mean a logged-out session: check before reconnecting.
+        try {
+          await api('GET', '/me');
+          connect();
+        } catch (_) { /* showLogin() already ran */ }
+      }, state.wsDelay);
+      state.wsDelay = Math.min(state.wsDelay * 2, 5000);
+    };
+  }
+
+  function noteClock(serverMs) {
+    const off = serverMs - Date.now();
+    // Network delay only makes the estimate lag; take the largest recent offset, then track it.
+    state.clockOffset = state.haveOffset ? Math.max(off, state.clockOffset * 0.98 + off * 0.02) : off;
+    state.haveOffset = true;
+  }
+
+  function onMessage(m) {
+    switch (m.t) {
+      case 'hello':
+        state.hello = m;
+        noteClock(m.now_ms);
+        state.lastBeat = performance.now();
+        break;
+      case 'bed': {
+        const bed = state.beds.get(m.bed);
+        if (bed) bed.setView(m);
+        if (state.detail && state.detail.bed === bed) {
+          updateDetailHead();
+          refreshBindOptions();
+        }
+        break;
+      }
+      case 'history': {
+        const bed = state.beds.get(m.bed);
+        if (bed && m.binding_id === bed.bindingId && samePatientId(m.patient, bed.patient)) bed.add(m.samples);
+        break;
+      }
+      case 'samples': {
+        const bed = state.beds.get(m.bed);
+        // Only data stamped with the bed's current binding and patient is drawn under her name.
+        if (!bed || m.binding_id !== bed.bindingId || !samePatientId(m.patient, bed.patient)) break;
+        bed.add(m.samples);
+        if (!m.backfill) bed.pulse = { age_ms: Math.max(0, serverNow() - m.arrived_ms), online: true, at: performance.now() };
+        break;
+      }
+      case 'event': {
+        const bed = state.beds.get(m.bed);
+        if (!bed || m.binding_id !== bed.bindingId) break;
+        const name = I18N[state.lang].events[m.kind] || m.kind;
+        bed.lastEvent = m.active === false ? '' : `${name}${m.channel ? ' ' + m.channel.toUpperCase() : ''}`;
+        break;
+      }
+      case 'heartbeat':
+        noteClock(m.now_ms);
+        state.lastBeat = performance.now();
+        for (const p of m.beds) {
+          const bed = state.beds.get(p.bed);
+          if (bed && p.binding_id === bed.bindingId) bed.pulse = { age_ms: p.age_ms, online: p.online, at: performance.now() };
+        }
+        break;
+      case 'reset':
+        // The server cut this viewer off (too slow) or is stopping: reconnect from scratch.
+        if (state.ws) state.ws.close();
+        break;
+      default:
+        break;
+    }
+  }
+
+  function samePatientId(a, b) {
+    return !!a && !!b && a.admission_id === b.admission_id && a.patient_id === b.patient_id;
+  }
+
+  // ---- detail view with scroll-back ---------------------------------------------------------
+
+  function openBed(bed) {
+    if (!bed.patient) {
+      openAdmit(bed);
+      return;
+    }
+    state.detail = { bed, viewEnd: null, history: null, loading: false, opener: bed.el };
+    $('detail').hidden = false;
+    updateDetailHead();
+    refreshBindOptions();
+    $('close-detail').focus();
+  }
+
+  function closeDetail() {
+    if (!state.detail) return;
+    const opener = state.detail.opener;
+    state.detail = null;
+    $('detail').hidden = true;
+    $('manage-msg').textContent = '';
+    if (opener) opener.focus();
+  }
+
+  function updateDetailHead() {
+    const d = state.detail;
+    if (!d) return;
+    const p = d.bed.patient;
+    $('detail-title').textContent = p
+      ? `${t('beds')} ${d.bed.label} — ${p.name} (${p.patient_id}) ${t('ga', p.ga_weeks, p.ga_days)}`
+      : `${t('beds')} ${d.bed.label}`;
+    $('detail').dataset.patientName = p ? p.name : '';
+    $('detail').dataset.bed = d.bed.label;
+    if (!p) closeDetail();
+  }
+
+  function scroll(deltaMin) {
+    const d = state.detail;
+    if (!d) return;
+    const base = d.viewEnd === null ? serverNow() : d.viewEnd;
+    const next = base + deltaMin * 60000;
+    d.viewEnd = next >= serverNow() ? null : next;
+    d.history = null;
+    if (d.viewEnd !== null) loadHistory();
+  }
+
+  async function loadHistory() {
+    const d = state.detail;
+    if (!d || d.viewEnd === null || !d.bed.patient) return;
+    const canvas = $('detail-canvas');
+    const spanMs = (canvas.clientWidth / (state.speed * PX_PER_CM)) * 60000;
+    const from = Math.floor(d.viewEnd - spanMs - 60000), to = Math.ceil(d.viewEnd + 60000);
+    const want = d.viewEnd;
+    d.loading = true;
+    try {
+      const h = await api('GET', `/admissions/${d.bed.patient.admission_id}/history?from_ms=${from}&to_ms=${to}`);
+      if (!state.detail || state.detail.viewEnd !== want) return;
+      // Each binding's samples form their own trace; they are never joined across bindings.
+      d.history = h.segments.map((s) => {
+        const b = new Bed('h');
+        b.add(s.samples);
+        return b.buf;
+      });
+      d.historyPatient = h.patient;
+    } catch (e) {
+      $('manage-msg').textContent = `${t('failed')}: ${e.message}`;
+    } finally {
+      d.loading = false;
+    }
+  }
+
+  function renderDetail() {
+    const d = state.detail;
+    const canvas = $('detail-canvas');
+    const live = d.viewEnd === null;
+    const end = live ? serverNow() : d.viewEnd;
+    // History may hold several bindings (a change of device during the stay): one trace each.
+    drawCtg(canvas, live ? [d.bed.buf] : d.history || [], end, { labels: true });
+    const mode = $('detail-mode');
+    const st = d.bed.status();
+    if (!live) {
+      mode.className = 'detail-mode history';
+      mode.textContent = t('history', new Date(end).toLocaleTimeString(state.lang === 'ja' ? 'ja-JP' : 'en-GB'));
+    } else if (st === 'stale' || st === 'offline') {
+      mode.className = 'detail-mode stale';
+      mode.textContent = st === 'offline' ? t('offline') : t('stale');
+    } else {
+      mode.className = 'detail-mode';
+      mode.textContent = t('liveMode');
+    }
+    $('detail').dataset.mode = live ? 'live' : 'history';
+    $('detail').dataset.samples = String(live ? d.bed.buf.seq.length : (d.history || []).reduce((n, b) => n + b.seq.length, 0));
+    const age = d.bed.ageMs();
+    $('detail-status').textContent = `${d.bed.stream || ''}  ${age === null ? '' : t('age', (age / 1000).toFixed(1))}`;
+    const b = d.bed.buf, n = b.seq.length - 1;
+    const cur = (k) => (n >= 0 && st === 'live' && b[k][n] !== null && b[k][n] !== undefined ? String(Math.round(b[k][n])) : '--');
+    $('detail-fhr').textContent = cur('fhr1');
+    $('detail-toco').textContent = cur('toco');
+    $('detail-mhr').textContent = cur('mhr');
+  }
+
+  // ---- patient management -------------------------------------------------------------------
+
+  async function refreshBindOptions() {
+    const sel = $('bind-select');
+    sel.innerHTML = '';
+    const d = state.detail;
+    const bound = d && d.bed.bindingId !== null && d.bed.bindingId !== undefined;
+    $('bind-btn').hidden = bound;
+    $('bind-select').hidden = bound;
+    $('unbind-btn').hidden = !bound;
+    if (bound) return;
+    if (state.unassigned.length === 0) {
+      const o = document.createElement('option');
+      o.textContent = t('noStream');
+      o.value = '';
+      sel.appendChild(o);
+      return;
+    }
+    for (const s of state.unassigned) {
+      const o = document.createElement('option');
+      o.value = s.stream_id;
+      o.textContent = `${s.stream_id}${s.bed ? ' (' + s.bed + ')' : ''}`;
+      sel.appendChild(o);
+    }
+  }
+
+  async function manage(action) {
+    const d = state.detail;
+    if (!d || !d.bed.patient) return;
+    const id = d.bed.patient.admission_id;
+    try {
+      if (action === 'bind') {
+        const stream = $('bind-select').value;
+        if (!stream) return;
+        await api('PUT', `/admissions/${id}/binding`, { stream_id: stream });
+      } else if (action === 'unbind') {
+        if (!confirm(t('confirmUnbind'))) return;
+        await api('DELETE', `/admissions/${id}/binding`);
+      } else if (action === 'discharge') {
+        if (!confirm(t('confirmDischarge', d.bed.patient.name))) return;
+        await api('POST', `/admissions/${id}/discharge`);
+      }
+      $('manage-msg').textContent = t('done');
+      await loadUnassigned();
+      refreshBindOptions();
+    } catch (e) {
+      $('manage-msg').textContent = `${t('failed')}: ${e.message}`;
+    }
+  }
+
+  function openAdmit(bed) {
+    state.admitBed = bed;
+    $('admit-title').textContent = t('admitTitle', bed.label);
+    $('admit-error').textContent = '';
+    $('admit-form').reset();
+    $('admit').hidden = false;
+    $('admit-id').focus();
+  }
+
+  function closeAdmit() {
+    $('admit').hidden = true;
+    if (state.admitBed) state.admitBed.el.focus();
+    state.admitBed = null;
+  }
+
+  async function submitAdmit(e) {
+    e.preventDefault();
+    try {
+      await api('POST', '/admissions', {
+        patient_id: $('admit-id').value.trim(),
+        name: $('admit-name').value.trim(),
+        ga_weeks: Number($('admit-weeks').value),
+        ga_days: Number($('admit-days').value),
+        bed: state.admitBed.label,
+      });
+      closeAdmit();
+    } catch (err) {
+      $('admit-error').textContent = err.message;
+    }
+  }
+
+  async function loadUnassigned() {
+    try {
+      state.unassigned = await api('GET', '/streams/unassigned');
+    } catch (_) {
+      return;
+    }
+    const list = $('unassigned-list');
+    list.innerHTML = '';
+    for (const s of state.unassigned) {
+      const li = document.createElement('li');
+      li.dataset.stream = s.stream_id;
+      const code = document.createElement('code');
+      code.textContent = s.stream_id;
+      const info = document.createElement('div');
+      info.className = 'hint';
+      const age = s.last_sample_age_ms === null ? '--' : t('age', Math.round(s.last_sample_age_ms / 1000));
+      info.textContent = `${s.bed ? s.bed + ' · ' : ''}${s.gateway_online ? t('online') : t('offline')} · ${age}`;
+      li.append(code, info);
+      list.appendChild(li);
+    }
+    $('side').hidden = state.unassigned.length === 0;
+  }
+
+  // ---- operations view (administrators) ----------------------------------------------------
+
+  async function loadOps() {
+    const rows = await api('GET', '/streams');
+    const head = $('ops-table').querySelector('thead');
+    head.innerHTML = '';
+    const tr = document.createElement('tr');
+    for (const h of [t('stream'), t('patient'), t('beds'), t('stored'), t('missing'), t('dup'), t('rejected'), 'age', t('gateway')]) {
+      const th = document.createElement('th');
+      th.textContent = h;
+      tr.appendChild(th);
+    }
+    head.appendChild(tr);
+    const body = $('ops-table').querySelector('tbody');
+    body.innerHTML = '';
+    for (const r of rows) {
+      const row = document.createElement('tr');
+      const cells = [r.stream_id, r.patient ? `${r.patient.name} (${r.patient.patient_id})` : '—', r.bed || '', r.stored_samples, r.missing_samples,
+        r.duplicates_rejected, r.rejected_payloads, r.last_sample_age_ms === null ? '--' : (r.last_sample_age_ms / 1000).toFixed(1), r.gateway_online ? t('online') : t('offline')];
+      for (const c of cells) {
+        const td = document.createElement('td');
+        td.textContent = String(c);
+        row.appendChild(td);
+      }
+      body.appendChild(row);
+    }
+  }
+
+  // ---- session ------------------------------------------------------------------------------
+
+  function showLogin() {
+    state.me = null;
+    if (state.ws) { const ws = state.ws; state.ws = null; ws.close(); }
+    $('monitor').hidden = true;
+    $('ops').hidden = true;
+    $('login').hidden = false;
+    $('logout').hidden = true;
+    $('user').textContent = '';
+    if (location.hash === '#login-code-invalid') $('login-error').textContent = t('codeInvalid');
+    $('login-user').focus();
+  }
+
+  async function start() {
+    let me;
+    try {
+      me = await api('GET', '/me');
+    } catch (_) {
+      return;
+    }
+    state.me = me;
+    state.csrf = me.csrf_token;
+    $('login').hidden = true;
+    $('logout').hidden = false;
+    $('user').textContent = `${me.display_name} (${me.role})`;
+    if (location.hash) history.replaceState(null, '', '/');
+    if (me.role === 'admin') {
+      $('ops').hidden = false;
+      await loadOps();
+      setInterval(() => { if (state.me) loadOps().catch(() => {}); }, 5000);
+      return;
+    }
+    const beds = await api('GET', '/beds');
+    const grid = $('grid');
+    grid.innerHTML = '';
+    state.beds.clear();
+    state.order = beds.map((b) => b.bed);
+    for (const b of beds) {
+      const bed = new Bed(b.bed);
+      bed.setView(b);
+      state.beds.set(b.bed, bed);
+      grid.appendChild(bed.el);
+    }
+    $('monitor').hidden = false;
+    layoutGrid();
+    connect();
+    await loadUnassigned();
+    setInterval(() => { if (state.me) loadUnassigned(); }, 5000);
+  }
+
+  async function login(e) {
+    e.preventDefault();
+    $('login-error').textContent = '';
+    try {
+      await api('POST', '/login', { username: $('login-user').value.trim(), password: $('login-pass').value });
+      $('login-pass').value = '';
+      await start();
+    } catch (err) {
+      $('login-error').textContent = err.status === 429 ? t('locked') : t('loginFailed');
+    }
+  }
+
+  async function logout() {
+    try { await api('POST', '/logout'); } catch (_) { /* the session may have expired already */ }
+    showLogin();
+  }
+
+  function applyLang() {
+    document.documentElement.lang = state.lang;
+    document.body.dataset.lang = state.lang;
+    document.title = t('title');
+    for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+    $('lang').textContent = state.lang === 'ja' ? 'English' : '日本語';
+    $('lang').lang = state.lang === 'ja' ? 'en' : 'ja';
+    if (state.audio) $('sound').textContent = t('soundIsOn');
+    updateDetailHead();
+  }
+
+  // ---- wiring -------------------------------------------------------------------------------
+
+  $('login-form').addEventListener('submit', login);
+  $('logout').addEventListener('click', logout);
+  $('lang').addEventListener('click', () => {
+    state.lang = state.lang === 'ja' ? 'en' : 'ja';
+    localStorage.setItem('ctg.lang', state.lang);
+    applyLang();
+  });
+  $('speed').value = String(state.speed);
+  $('speed').addEventListener('change', () => {
+    state.speed = Number($('speed').value);
+    localStorage.setItem('ctg.speed', String(state.speed));
+    if (state.detail && state.detail.viewEnd !== null) loadHistory();
+  });
+  $('sound').addEventListener('click', enableSound);
+  $('silence').addEventListener('click', () => { state.silencedUntil = performance.now() + 120000; });
+  $('back10').addEventListener('click', () => scroll(-10));
+  $('back1').addEventListener('click', () => scroll(-1));
+  $('fwd1').addEventListener('click', () => scroll(1));
+  $('fwd10').addEventListener('click', () => scroll(10));
+  $('tolive').addEventListener('click', () => { if (state.detail) { state.detail.viewEnd = null; state.detail.history = null; } });
+  $('close-detail').addEventListener('click', closeDetail);
+  $('bind-btn').addEventListener('click', () => manage('bind'));
+  $('unbind-btn').addEventListener('click', () => manage('unbind'));
+  $('discharge-btn').addEventListener('click', () => manage('discharge'));
+  $('admit-form').addEventListener('submit', submitAdmit);
+  $('admit-cancel').addEventListener('click', closeAdmit);
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') {
+      if (!$('admit').hidden) closeAdmit(); else closeDetail();
+      return;
+    }
+    if (!state.detail || e.target.tagName === 'SELECT' || e.target.tagName === 'INPUT') return;
+    if (e.key === 'ArrowLeft') { e.preventDefault(); scroll(e.shiftKey ? -10 : -1); }
+    if (e.key === 'ArrowRight') { e.preventDefault(); scroll(e.shiftKey ? 10 : 1); }
+    if (e.key === 'End') { e.preventDefault(); state.detail.viewEnd = null; }
+  });
+  // Browsers allow sound only after a gesture: the first click or key enables the alarm tone.
+  const firstGesture = () => { enableSound(); window.removeEventListener('pointerdown', firstGesture); window.removeEventListener('keydown', firstGesture); };
+  window.addEventListener('pointerdown', firstGesture);
+  window.addEventListener('keydown', firstGesture);
+  window.addEventListener('resize', layoutGrid);
+
+  applyLang();
+  start();
+  setInterval(render, 250);
+})();

@@ -1,0 +1,5 @@
+//! System tests across processes and real parts (one test binary; modules under
+//! `system-tests/`). Browser tests need Chromium and chromedriver (`cargo xtask setup`).
+
+#[path = "system-tests/browser.rs"]
+mod browser;
