@@ -1,7 +1,7 @@
 //! `monitor-server`: the central CTG monitor.
 //!
-//! * `monitor-server demo [--beds N] [--port P] [--data-dir D]`: everything in one process
-//!   with simulated gateways; prints the URL to open.
+//! * `monitor-server demo [--beds N] [--port P] [--data-dir D] [--no-browser]`: everything in
+//!   one process with simulated gateways; prints the URL and opens it in a browser.
 //! * `monitor-server serve [--config FILE] [--listen ADDR] [--data-dir D] [--mqtt-url URL]`
 //! * `monitor-server add-staff --username U --role R --display-name NAME [--config FILE]`
 //!   (password from `MONITOR_STAFF_PASSWORD` or standard input)
@@ -58,6 +58,9 @@ enum Command {
         /// Where the demo keeps its database and gateway outboxes.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Only print the URL; do not open a browser.
+        #[arg(long)]
+        no_browser: bool,
     },
     /// Create a staff account.
     AddStaff {
@@ -124,6 +127,38 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// Opens `url` in the user's browser when there is a desktop to show it on: `$BROWSER`, then
+/// `xdg-open`, then Chromium. Failure is not an error: the URL is printed anyway.
+fn open_browser(url: &str) {
+    let has_display = ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
+    if !has_display {
+        println!("  (no desktop display found: open the link above in a browser)");
+        return;
+    }
+    let mut candidates: Vec<String> = Vec::new();
+    if let Ok(b) = std::env::var("BROWSER") {
+        candidates.extend(b.split(':').filter(|c| !c.is_empty()).map(str::to_owned));
+    }
+    candidates.extend(["xdg-open", "chromium", "firefox"].map(str::to_owned));
+    for program in candidates {
+        let started = std::process::Command::new(&program)
+            .arg(url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        if let Ok(mut child) = started {
+            // Reaped in the background: a browser may run as long as the demo does.
+            std::thread::spawn(move || child.wait());
+            println!("  Opened in the browser ({program}).");
+            return;
+        }
+    }
+    println!("  (no browser could be started: open the link above)");
+}
+
 /// Opens the store of a configuration for the account commands.
 async fn offline_core(config: Config) -> Result<std::sync::Arc<Core>> {
     config.validate()?;
@@ -153,7 +188,7 @@ async fn main() -> Result<()> {
             println!("monitor-server listening on http://{addr}/ (MQTT broker {})", app.broker_url);
             app.run(shutdown_signal()).await?;
         }
-        Command::Demo { beds, port, data_dir } => {
+        Command::Demo { beds, port, data_dir, no_browser } => {
             let mut opts = DemoOptions { beds, port, ..DemoOptions::default() };
             if let Some(d) = data_dir {
                 opts.data_dir = d;
@@ -179,6 +214,9 @@ async fn main() -> Result<()> {
             );
             println!("  Ctrl-C stops everything.");
             println!();
+            if !no_browser {
+                open_browser(&demo.login_url);
+            }
             demo.run(shutdown_signal()).await?;
         }
         Command::AddStaff { config, username, role, display_name } => {
