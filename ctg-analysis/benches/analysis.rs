@@ -32,8 +32,13 @@ fn one_hour() -> (String, Vec<Sample>) {
             return (format!("{} (with MHR)", rec.name), s);
         }
     }
-    let sim = hardware::sim::simulate(hardware::sim::Scenario::NormalLabour, 1, HOUR as u64, &Default::default())
-        .expect("the normal-labour scenario exists");
+    let sim = hardware::sim::simulate(
+        hardware::sim::Scenario::NormalLabour,
+        1,
+        HOUR as u64,
+        &Default::default(),
+    )
+    .expect("the normal-labour scenario exists");
     let s = sim.samples().iter().map(|w| Sample::from_wire(w, FetalChannel::Fhr1)).collect();
     ("simulated normal labour".into(), s)
 }
@@ -95,24 +100,63 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    // Plain figures for the README, measured outside criterion's statistics.
-    let t = Instant::now();
-    let reps = 10;
-    for _ in 0..reps {
-        let mut a = Analyzer::new(config.clone()).unwrap();
-        a.push(&samples);
-        black_box(a.analysis());
-    }
-    let per_hour = t.elapsed().as_secs_f64() / reps as f64 * (HOUR as f64 / samples.len() as f64);
-    let mut a = base.clone();
-    let t = Instant::now();
-    let secs = 600;
-    for k in 0..secs {
-        a.push(&samples[warm + 4 * k..warm + 4 * k + 4]);
-    }
-    let per_second = t.elapsed().as_secs_f64() / secs as f64;
-    println!("FIGURE batch analysis: {:.3} ms per hour of trace", per_hour * 1e3);
-    println!("FIGURE incremental push: {:.1} us per second of signal", per_second * 1e6);
+    // Plain figures for the README, measured outside criterion's statistics. On a shared
+    // machine other processes only ever add time, so the fastest repetition is the best
+    // estimate of the cost itself; the median is printed beside it.
+    let scale = HOUR as f64 / samples.len() as f64;
+    let batch: Vec<f64> = (0..30)
+        .map(|_| {
+            let t = Instant::now();
+            let mut a = Analyzer::new(config.clone()).unwrap();
+            a.push(black_box(&samples));
+            black_box(a.analysis());
+            t.elapsed().as_secs_f64() * scale
+        })
+        .collect();
+    let pushes: Vec<f64> = (0..5)
+        .map(|_| {
+            let mut a = base.clone();
+            let t = Instant::now();
+            for k in 0..600 {
+                a.push(black_box(&samples[warm + 4 * k..warm + 4 * k + 4]));
+            }
+            t.elapsed().as_secs_f64() / 600.0
+        })
+        .collect();
+    let refreshes: Vec<f64> = (0..60)
+        .map(|k| {
+            let mut a = base.clone();
+            let t = Instant::now();
+            a.push(black_box(&samples[warm + 4 * k..warm + 4 * k + 4]));
+            a.refresh();
+            black_box(a.current_window());
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    let (b_min, b_med) = min_median(batch);
+    let (p_min, p_med) = min_median(pushes);
+    let (r_min, r_med) = min_median(refreshes);
+    println!(
+        "FIGURE batch analysis: {:.3} ms per hour of trace (best of 30; median {:.3} ms)",
+        b_min * 1e3,
+        b_med * 1e3
+    );
+    println!(
+        "FIGURE incremental push: {:.2} us per second of signal (best of 5 x 600 s; median {:.2} us)",
+        p_min * 1e6,
+        p_med * 1e6
+    );
+    println!(
+        "FIGURE incremental push + refresh: {:.3} ms per second of signal (best of 60; median {:.3} ms)",
+        r_min * 1e3,
+        r_med * 1e3
+    );
+}
+
+/// The smallest and the median of some timings.
+fn min_median(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[0], v[v.len() / 2])
 }
 
 criterion_group! {

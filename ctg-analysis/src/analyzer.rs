@@ -8,9 +8,10 @@
 //! stage (the baseline), not by the length of the trace.
 //!
 //! Latency (how long after a sample its results stop changing): cleaning ≤ 2.6 min, false
-//! signal ≤ [`crate::false_signal::latency_s`], the baseline about 80 min (its first pass weighs
-//! ±20 min and each refinement looks further; provisional values near the newest sample are
-//! usually within a few bpm of the final ones), events until the excursion ends and the
+//! signal ≤ [`crate::false_signal::latency_s`] (about 14 min), the baseline
+//! [`crate::baseline::latency_s`] (about 49 min: its first pass weighs ±20 min and each
+//! refinement looks further; provisional values at the newest sample are within 1.4 bpm of the
+//! final ones at the median, see README.md), events until the excursion ends and the
 //! baseline under it is final, windows once all of the above are final for their span.
 
 use crate::baseline::BaselineStage;
@@ -19,10 +20,12 @@ use crate::clean::Cleaner;
 use crate::config::Config;
 use crate::contractions::{Contraction, RawContraction, TocoStage};
 use crate::events::{
-    Acceleration, Deceleration, DecelerationKind, Direction, EventInputs, MAX_INTERP_GAP, RawEvent, ScanState,
-    Severity, Thresholds, scan,
+    Acceleration, Deceleration, DecelerationKind, Direction, EventInputs, MAX_INTERP_GAP, RawEvent,
+    ScanState, Severity, Thresholds, scan,
 };
-use crate::false_signal::{FalseSignalInputs, FalseSignalPeriod, FalseSignalStage, Models, periods};
+use crate::false_signal::{
+    FalseSignalInputs, FalseSignalPeriod, FalseSignalStage, Models, periods,
+};
 use crate::sample::{Sample, from_nan, to_nan};
 use crate::signal::{GapFiller, MovingAverage, RunningMean};
 use crate::variability::{MINUTE, Minute, MinuteInputs, SINUS_MARGIN, minute};
@@ -105,12 +108,39 @@ pub struct Analyzer {
     fresh: bool,
 }
 
+/// A raised cosine reaches 90 % of its depth at this fraction of its descent.
+const U90: f32 = 0.795;
+
+/// The candidate descents of [`Analyzer::descent`]: for each duration (4-60 s by 2 s), the
+/// raised-cosine fall as a share of the depth, from the sample that reaches 90 % of the depth
+/// backwards to the onset. Computed once: the fit then needs no trigonometry.
+fn descent_models() -> &'static [(f32, Vec<f32>)] {
+    static MODELS: std::sync::OnceLock<Vec<(f32, Vec<f32>)>> = std::sync::OnceLock::new();
+    MODELS.get_or_init(|| {
+        (0..29)
+            .map(|i| {
+                let t = 4.0 + 2.0 * i as f32;
+                let samples = t * SAMPLE_RATE_HZ as f32;
+                let fall = (0..)
+                    .map(|before| U90 - before as f32 / samples)
+                    .take_while(|&u| u > 0.0)
+                    .map(|u| 0.5 - 0.5 * (std::f32::consts::PI * u.min(1.0)).cos())
+                    .collect();
+                (t, fall)
+            })
+            .collect()
+    })
+}
+
 impl Analyzer {
     pub fn new(config: Config) -> Result<Self, Error> {
         config.validate()?;
         let models = Models::compiled().map_err(Error::Model)?;
         let (acc_amp, acc_dur) = config.acceleration_threshold();
-        let acc_th = Thresholds { amplitude: acc_amp, duration_samples: (acc_dur * SAMPLE_RATE_HZ as f32) as usize };
+        let acc_th = Thresholds {
+            amplitude: acc_amp,
+            duration_samples: (acc_dur * SAMPLE_RATE_HZ as f32) as usize,
+        };
         let dec_th = Thresholds { amplitude: 15.0, duration_samples: 15 * SAMPLE_RATE_HZ as usize };
         let h = crate::events::CORE_SMOOTH;
         Ok(Self {
@@ -214,19 +244,50 @@ impl Analyzer {
         self.baseline.advance(&self.used[..used_final], used_final, &mut self.bl);
 
         let limit = self.filler.frontier.min(self.ma[2].frontier).min(self.baseline.frontier);
-        let input = EventInputs { used: &self.used, filled: &self.filled, smooth: &self.smooth[2], baseline: &self.bl };
+        let input = EventInputs {
+            used: &self.used,
+            filled: &self.filled,
+            smooth: &self.smooth[2],
+            baseline: &self.bl,
+        };
         let old_acc = self.acc_raw.len();
         let old_dec = self.dec_raw.len();
-        scan(&mut self.acc_scan, Direction::Up, self.acc_th, &input, limit, false, &mut self.acc_raw);
-        scan(&mut self.dec_scan, Direction::Down, self.dec_th, &input, limit, false, &mut self.dec_raw);
+        scan(
+            &mut self.acc_scan,
+            Direction::Up,
+            self.acc_th,
+            &input,
+            limit,
+            false,
+            &mut self.acc_raw,
+        );
+        scan(
+            &mut self.dec_scan,
+            Direction::Down,
+            self.dec_th,
+            &input,
+            limit,
+            false,
+            &mut self.dec_raw,
+        );
         // Event mask: final events painted; the region past the frontier is repainted on refresh.
         self.mask.resize(limit, 0);
         self.mask[self.mask_final.min(limit)..].fill(0);
         let from = self.mask_final;
-        for e in self.acc_raw[..old_acc].iter().rev().take_while(|e| e.end > from).chain(&self.acc_raw[old_acc..]) {
+        for e in self.acc_raw[..old_acc]
+            .iter()
+            .rev()
+            .take_while(|e| e.end > from)
+            .chain(&self.acc_raw[old_acc..])
+        {
             paint(&mut self.mask, e, 1, from);
         }
-        for e in self.dec_raw[..old_dec].iter().rev().take_while(|e| e.end > from).chain(&self.dec_raw[old_dec..]) {
+        for e in self.dec_raw[..old_dec]
+            .iter()
+            .rev()
+            .take_while(|e| e.end > from)
+            .chain(&self.dec_raw[old_dec..])
+        {
             paint(&mut self.mask, e, 2, from);
         }
         self.mask_final = self.acc_scan.frontier().min(self.dec_scan.frontier()).min(limit);
@@ -234,7 +295,8 @@ impl Analyzer {
         self.toco_stage.advance(&self.toco);
 
         // Minutes: amplitude and STV read up to the minute's end, the sinusoid test 90 s more.
-        let minute_limit = used_final.min(self.filler.frontier).min(self.baseline.frontier).min(self.mask_final);
+        let minute_limit =
+            used_final.min(self.filler.frontier).min(self.baseline.frontier).min(self.mask_final);
         self.minutes.truncate(self.minutes_final);
         while (self.minutes.len() + 1) * MINUTE + SINUS_MARGIN <= minute_limit {
             let m = self.minutes.len();
@@ -267,7 +329,8 @@ impl Analyzer {
             if end > minutes_end || end > self.mask_final || end > toco_frontier || !decels_known {
                 break;
             }
-            let win = self.window(start, end, &self.decels, &self.toco_stage.done, &self.acc_raw, false);
+            let win =
+                self.window(start, end, &self.decels, &self.toco_stage.done, &self.acc_raw, false);
             self.windows.push(win);
         }
         self.windows_final = self.windows.len();
@@ -321,7 +384,12 @@ impl Analyzer {
         }
         self.baseline.provisional(&self.used, used_final, &mut self.bl);
 
-        let input = EventInputs { used: &self.used, filled: &self.filled, smooth: &self.smooth[2], baseline: &self.bl };
+        let input = EventInputs {
+            used: &self.used,
+            filled: &self.filled,
+            smooth: &self.smooth[2],
+            baseline: &self.bl,
+        };
         self.acc_tail.clear();
         self.dec_tail.clear();
         let (mut a, mut d) = (self.acc_scan, self.dec_scan);
@@ -351,7 +419,8 @@ impl Analyzer {
         }
 
         self.decels.truncate(self.decels_final);
-        let pending: Vec<RawEvent> = self.dec_raw[self.decels_final..].iter().chain(&self.dec_tail).copied().collect();
+        let pending: Vec<RawEvent> =
+            self.dec_raw[self.decels_final..].iter().chain(&self.dec_tail).copied().collect();
         for raw in &pending {
             let dcl = self.classify_deceleration(raw, &contractions, true);
             self.decels.push(dcl);
@@ -374,7 +443,12 @@ impl Analyzer {
         self.fresh = true;
     }
 
-    fn classify_deceleration(&self, raw: &RawEvent, contractions: &[RawContraction], provisional: bool) -> Deceleration {
+    fn classify_deceleration(
+        &self,
+        raw: &RawEvent,
+        contractions: &[RawContraction],
+        provisional: bool,
+    ) -> Deceleration {
         let start_s = raw.start as f64 / HZ;
         let end_s = raw.end as f64 / HZ;
         let duration = end_s - start_s;
@@ -446,7 +520,9 @@ impl Analyzer {
         let nadir_bpm = self.filled[nadir];
         let depth = self.bl[nadir] - nadir_bpm;
         let severe = match kind {
-            DecelerationKind::Variable => below70 >= 30 * SAMPLE_RATE_HZ as usize || below80 >= 60 * SAMPLE_RATE_HZ as usize,
+            DecelerationKind::Variable => {
+                below70 >= 30 * SAMPLE_RATE_HZ as usize || below80 >= 60 * SAMPLE_RATE_HZ as usize
+            }
             DecelerationKind::Late | DecelerationKind::Unclassified => depth >= 15.0,
             DecelerationKind::Prolonged => nadir_bpm < 80.0,
             DecelerationKind::Early => false,
@@ -476,8 +552,6 @@ impl Analyzer {
     fn descent(&self, at: usize, depth: f32) -> (f64, f64) {
         const H: usize = 20;
         const SPAN: usize = 240;
-        // A raised cosine reaches 90 % of its depth at this fraction of its descent.
-        const U90: f32 = 0.795;
         let nadir = at;
         let n = self.filled.len().min(self.bl.len());
         let from = nadir.saturating_sub(SPAN);
@@ -498,24 +572,32 @@ impl Analyzer {
             *slot = self.bl[i] - mean.mean();
         }
         let len = nadir - from + 1;
-        let ramp = |u: f32| if u <= 0.0 { 0.0 } else { 0.5 - 0.5 * (std::f32::consts::PI * u.min(1.0)).cos() };
+        // Before the modelled fall the model is 0, so that part of the error is a prefix sum of
+        // squares; only the fall itself is evaluated per candidate duration.
+        let mut sq = [0f32; SPAN + 2];
+        for (k, &d) in dev.iter().enumerate().take(len) {
+            sq[k + 1] = sq[k] + if d.is_nan() { 0.0 } else { d * d };
+        }
         let (mut best_t, mut best_sse) = (ABRUPT_S as f32, f32::INFINITY);
-        let mut t = 4.0f32;
-        while t <= 60.0 {
-            let samples = t * SAMPLE_RATE_HZ as f32;
+        for (t, fall) in descent_models() {
             let mut sse = 0.0f32;
-            for (k, &d) in dev.iter().enumerate().take(len) {
+            let mut k = len;
+            for &shape in fall {
+                if k == 0 {
+                    break;
+                }
+                k -= 1;
+                let d = dev[k];
                 if !d.is_nan() {
-                    let before = (len - 1 - k) as f32;
-                    let model = depth * ramp(U90 - before / samples);
+                    let model = depth * shape;
                     sse += (d - model) * (d - model);
                 }
             }
+            sse += sq[k];
             if sse < best_sse {
                 best_sse = sse;
-                best_t = t;
+                best_t = *t;
             }
-            t += 2.0;
         }
         (f64::from(best_t), nadir as f64 / HZ - f64::from(U90 * best_t))
     }
@@ -532,7 +614,11 @@ impl Analyzer {
         let used = &self.used[start..end];
         let valid = used.iter().filter(|v| !v.is_nan()).count();
         let present = self.raw[start..end].iter().filter(|v| !v.is_nan()).count();
-        let fs = self.fs_flag[start..end].iter().zip(&self.raw[start..end]).filter(|(f, r)| **f && !r.is_nan()).count();
+        let fs = self.fs_flag[start..end]
+            .iter()
+            .zip(&self.raw[start..end])
+            .filter(|(f, r)| **f && !r.is_nan())
+            .count();
         let (mut s, mut c) = (0.0f64, 0u32);
         for (u, b) in used.iter().zip(&self.bl[start..end]) {
             if !u.is_nan() && !b.is_nan() {
@@ -641,7 +727,14 @@ impl Analyzer {
             false_signal: periods(&self.fs_flag, &self.raw, final_fs),
             minutes: self.minutes.clone(),
             windows: self.windows.clone(),
-            antenatal: antenatal::summarize(&self.minutes, &self.decels, self.acc_raw.iter().chain(&self.acc_tail), &self.bl, &self.used, &self.movement),
+            antenatal: antenatal::summarize(
+                &self.minutes,
+                &self.decels,
+                self.acc_raw.iter().chain(&self.acc_tail),
+                &self.bl,
+                &self.used,
+                &self.movement,
+            ),
         }
     }
 }

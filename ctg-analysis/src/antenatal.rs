@@ -109,14 +109,21 @@ pub(crate) fn summarize<'a>(
             in_episode[w..w + 6].iter_mut().for_each(|e| *e = true);
         }
     }
-    let episodes = in_episode.iter().enumerate().filter(|(i, e)| **e && (*i == 0 || !in_episode[i - 1])).count();
-    let accelerations = accs.filter(|a| (a.start as f64 / crate::SAMPLE_RATE_HZ as f64) < end_s).count();
+    let episodes = in_episode
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| **e && (*i == 0 || !in_episode[i - 1]))
+        .count();
+    let accelerations =
+        accs.filter(|a| (a.start as f64 / crate::SAMPLE_RATE_HZ as f64) < end_s).count();
     let ds: Vec<&Deceleration> = decels.iter().filter(|d| d.start_s < end_s).collect();
     let max_lost = ds.iter().map(|d| d.lost_beats).fold(0.0f32, f32::max);
     let movement_episodes =
-        movement[..end.min(movement.len())].windows(2).filter(|w| w[1] && !w[0]).count() + usize::from(movement.first() == Some(&true));
+        movement[..end.min(movement.len())].windows(2).filter(|w| w[1] && !w[0]).count()
+            + usize::from(movement.first() == Some(&true));
     let hours = end_s / 3600.0;
-    let movements_per_hour = if hours > 0.0 { (movement_episodes as f64 / hours) as f32 } else { 0.0 };
+    let movements_per_hour =
+        if hours > 0.0 { (movement_episodes as f64 / hours) as f32 } else { 0.0 };
     let lost_limit = if n_min > 30 { 100.0 } else { 20.0 };
     let sinus_run = ms.iter().fold((0usize, 0usize), |(run, best), m| {
         let r = if m.sinusoidal { run + 1 } else { 0 };

@@ -94,7 +94,10 @@ fn reach_ahead(pass: &Pass) -> usize {
 
 /// How long after a sample its baseline is final, seconds.
 pub fn latency_s() -> f64 {
-    let samples: usize = PASSES.iter().map(|p| (reach_ahead(p) + 2) * p.merge * BLOCK).sum::<usize>() + 3 * BLOCK + MAX_SMOOTH;
+    let samples: usize =
+        PASSES.iter().map(|p| (reach_ahead(p) + 2) * p.merge * BLOCK).sum::<usize>()
+            + 3 * BLOCK
+            + MAX_SMOOTH;
     samples as f64 / crate::SAMPLE_RATE_HZ as f64
 }
 
@@ -150,11 +153,19 @@ impl Default for BaselineStage {
             let p = &PASSES[k];
             let h = half_window(p);
             PassState {
-                taper: (0..=reach(p)).map(|d| (1.0 - d as f64 / (h + 1) as f64).powi(p.power) as f32).collect(),
+                taper: (0..=reach(p))
+                    .map(|d| (1.0 - d as f64 / (h + 1) as f64).powi(p.power) as f32)
+                    .collect(),
                 ..PassState::default()
             }
         });
-        Self { prefix: Prefix::default(), features: Vec::new(), features_final: 0, passes, frontier: 0 }
+        Self {
+            prefix: Prefix::default(),
+            features: Vec::new(),
+            features_final: 0,
+            passes,
+            frontier: 0,
+        }
     }
 }
 
@@ -303,7 +314,8 @@ impl BaselineStage {
             let lo = jm.saturating_sub(r);
             let hi = (jm + ra + 1).min(n_merged);
             p.window.slide(lo, hi, &p.merged_value, &p.merged_weight);
-            let fallback = prev.and_then(|q| q.fine.get(jm * m + m / 2).copied()).unwrap_or(f32::NAN);
+            let fallback =
+                prev.and_then(|q| q.fine.get(jm * m + m / 2).copied()).unwrap_or(f32::NAN);
             let v = p.window.weighted_median(jm, &p.merged_weight, &p.taper).unwrap_or(fallback);
             p.out.push(v);
         }
@@ -403,7 +415,9 @@ mod tests {
                 if (2_000..2_600).contains(&i) {
                     f32::NAN
                 } else {
-                    140.0 + 10.0 * ((i as f32) / 500.0).sin() + if i % 900 < 200 { -30.0 } else { 0.0 }
+                    140.0
+                        + 10.0 * ((i as f32) / 500.0).sin()
+                        + if i % 900 < 200 { -30.0 } else { 0.0 }
                 }
             })
             .collect();

@@ -135,8 +135,12 @@ impl JsogDeceleration {
             (DecelerationKind::Early, _) => JsogDeceleration::Early,
             (DecelerationKind::Variable, false) => JsogDeceleration::VariableMild,
             (DecelerationKind::Variable, true) => JsogDeceleration::VariableSevere,
-            (DecelerationKind::Late | DecelerationKind::Unclassified, false) => JsogDeceleration::LateMild,
-            (DecelerationKind::Late | DecelerationKind::Unclassified, true) => JsogDeceleration::LateSevere,
+            (DecelerationKind::Late | DecelerationKind::Unclassified, false) => {
+                JsogDeceleration::LateMild
+            }
+            (DecelerationKind::Late | DecelerationKind::Unclassified, true) => {
+                JsogDeceleration::LateSevere
+            }
             (DecelerationKind::Prolonged, false) => JsogDeceleration::ProlongedMild,
             (DecelerationKind::Prolonged, true) => JsogDeceleration::ProlongedSevere,
         }
@@ -159,7 +163,11 @@ pub enum JsogVariability {
 /// prolonged severe. Cells the source marks "cannot occur" (a mild variable or any prolonged
 /// deceleration from a baseline below 80 bpm) take the severe column's level, since such a
 /// deceleration necessarily falls below 80 bpm.
-pub fn jsog_level(variability: JsogVariability, baseline: BaselineClass, decel: JsogDeceleration) -> u8 {
+pub fn jsog_level(
+    variability: JsogVariability,
+    baseline: BaselineClass,
+    decel: JsogDeceleration,
+) -> u8 {
     use BaselineClass as B;
     use JsogVariability as V;
     const NORMAL: [[u8; 8]; 4] = [
@@ -256,15 +264,19 @@ pub(crate) fn classify(w: &WindowInputs<'_>, provisional: bool) -> Window {
     let m0 = w.start / crate::variability::MINUTE;
     let m1 = w.end.div_ceil(crate::variability::MINUTE).min(w.minutes.len());
     let in_window = &w.minutes[m0.min(m1)..m1];
-    let count_in = |times: &[f64], a: f64, b: f64| times.iter().filter(|&&t| t >= a && t < b).count();
+    let count_in =
+        |times: &[f64], a: f64, b: f64| times.iter().filter(|&&t| t >= a && t < b).count();
     let contractions = count_in(w.contraction_peaks_s, ws, we) as u32;
     let accelerations = count_in(w.acceleration_starts_s, ws, we) as u32;
-    let decels: Vec<&Deceleration> = w.decelerations.iter().filter(|d| d.end_s > ws && d.start_s < we).collect();
+    let decels: Vec<&Deceleration> =
+        w.decelerations.iter().filter(|d| d.end_s > ws && d.start_s < we).collect();
 
     // Tachysystole: more than 5 contractions per 10 min averaged over 30 min (needs 30 min of
     // usable TOCO).
-    let toco_minutes = w.minutes[m1.saturating_sub(30)..m1].iter().filter(|m| m.toco_usable).count();
-    let tachysystole = toco_minutes >= 27 && count_in(w.contraction_peaks_s, we - REPETITIVE_S, we) as f64 / 3.0 > 5.0;
+    let toco_minutes =
+        w.minutes[m1.saturating_sub(30)..m1].iter().filter(|m| m.toco_usable).count();
+    let tachysystole = toco_minutes >= 27
+        && count_in(w.contraction_peaks_s, we - REPETITIVE_S, we) as f64 / 3.0 > 5.0;
 
     let mut window = Window {
         start_s: ws,
@@ -339,7 +351,8 @@ pub(crate) fn classify(w: &WindowInputs<'_>, provisional: bool) -> Window {
     let trailing = |minutes: usize| &w.minutes[m1.saturating_sub(minutes)..m1];
     let share = |ms: &[Minute], pred: &dyn Fn(VariabilityClass) -> bool, min_known: usize| {
         let known: Vec<VariabilityClass> = ms.iter().filter_map(|m| m.variability).collect();
-        known.len() >= min_known && known.iter().filter(|c| pred(**c)).count() * 10 >= known.len() * 9
+        known.len() >= min_known
+            && known.iter().filter(|c| pred(**c)).count() * 10 >= known.len() * 9
     };
     let reduced_sustained = share(trailing(51), &|c| c <= VariabilityClass::Minimal, 40);
     let increased_sustained = share(trailing(31), &|c| c == VariabilityClass::Marked, 24);
@@ -371,7 +384,10 @@ pub(crate) fn classify(w: &WindowInputs<'_>, provisional: bool) -> Window {
     }
     if kind_in(DecelerationKind::Variable) {
         reasons.push(Reason::VariableDecelerations);
-        if decels.iter().any(|d| d.kind == DecelerationKind::Variable && d.severity == Severity::Severe) {
+        if decels
+            .iter()
+            .any(|d| d.kind == DecelerationKind::Variable && d.severity == Severity::Severe)
+        {
             reasons.push(Reason::SevereVariableDeceleration);
         }
     }
@@ -384,7 +400,8 @@ pub(crate) fn classify(w: &WindowInputs<'_>, provisional: bool) -> Window {
     if kind_in(DecelerationKind::Prolonged) {
         reasons.push(Reason::ProlongedDeceleration);
     }
-    let over_5_min = decels.iter().any(|d| d.kind == DecelerationKind::Prolonged && d.duration_s() > 300.0);
+    let over_5_min =
+        decels.iter().any(|d| d.kind == DecelerationKind::Prolonged && d.duration_s() > 300.0);
     if over_5_min {
         reasons.push(Reason::ProlongedDecelerationOver5Min);
     }
@@ -392,8 +409,11 @@ pub(crate) fn classify(w: &WindowInputs<'_>, provisional: bool) -> Window {
     // Recurrence against contractions over the trailing period.
     let recurrent = |span: f64, kinds: &[DecelerationKind]| {
         let from = we - span;
-        let related: Vec<&Deceleration> =
-            w.decelerations.iter().filter(|d| d.start_s >= from && d.start_s < we && kinds.contains(&d.kind)).collect();
+        let related: Vec<&Deceleration> = w
+            .decelerations
+            .iter()
+            .filter(|d| d.start_s >= from && d.start_s < we && kinds.contains(&d.kind))
+            .collect();
         let peaks = count_in(w.contraction_peaks_s, from, we);
         if peaks >= 2 {
             let mut with: Vec<usize> = related.iter().filter_map(|d| d.contraction).collect();
@@ -409,10 +429,12 @@ pub(crate) fn classify(w: &WindowInputs<'_>, provisional: bool) -> Window {
     use DecelerationKind as K;
     let recurrent_late = recurrent(RECURRENT_S, &[K::Late, K::Unclassified]);
     let recurrent_variable = recurrent(RECURRENT_S, &[K::Variable]);
-    let recurrent_any = recurrent(RECURRENT_S, &[K::Early, K::Late, K::Variable, K::Prolonged, K::Unclassified]);
+    let recurrent_any =
+        recurrent(RECURRENT_S, &[K::Early, K::Late, K::Variable, K::Prolonged, K::Unclassified]);
     let reduced_now = matches!(vclass, Some(VariabilityClass::Absent | VariabilityClass::Minimal));
-    let repetitive_late_prolonged = recurrent(REPETITIVE_S, &[K::Late, K::Prolonged, K::Unclassified])
-        || (reduced_now && recurrent(RECURRENT_S, &[K::Late, K::Prolonged, K::Unclassified]));
+    let repetitive_late_prolonged =
+        recurrent(REPETITIVE_S, &[K::Late, K::Prolonged, K::Unclassified])
+            || (reduced_now && recurrent(RECURRENT_S, &[K::Late, K::Prolonged, K::Unclassified]));
     if recurrent_late {
         reasons.push(Reason::RecurrentLateDecelerations);
     }
@@ -516,7 +538,10 @@ mod tests {
         ];
         let all_b = [B::Normal, B::Tachycardia, B::Bradycardia, B::SevereBradycardia];
         let range = |v: V| {
-            let levels: Vec<u8> = all_b.iter().flat_map(|&b| all_d.iter().map(move |&d| jsog_level(v, b, d))).collect();
+            let levels: Vec<u8> = all_b
+                .iter()
+                .flat_map(|&b| all_d.iter().map(move |&d| jsog_level(v, b, d)))
+                .collect();
             (*levels.iter().min().unwrap(), *levels.iter().max().unwrap())
         };
         // Verified against the guideline text (clinical.md): normal variability spans 1-4,

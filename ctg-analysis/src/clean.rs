@@ -106,7 +106,14 @@ impl Cleaner {
         self.frontier = pos;
     }
 
-    fn judge_short_run(&self, raw: &[f32], start: usize, end: usize, limit: usize, eod: bool) -> Decision {
+    fn judge_short_run(
+        &self,
+        raw: &[f32],
+        start: usize,
+        end: usize,
+        limit: usize,
+        eod: bool,
+    ) -> Decision {
         let prev = self.prev_kept.filter(|&(i, _)| start - i <= NEIGHBOUR_SEARCH).map(|(_, v)| v);
         // The first value of the next run of at least MIN_RUN samples within the search span.
         let mut j = end;

@@ -57,7 +57,7 @@ impl Config {
         if !(0.1..=1.0).contains(&self.min_valid_fraction) {
             return Err(ConfigError::MinValidFraction(self.min_valid_fraction));
         }
-        if !(300..=3600).contains(&self.window_s) || self.window_s % 60 != 0 {
+        if !(300..=3600).contains(&self.window_s) || !self.window_s.is_multiple_of(60) {
             return Err(ConfigError::WindowSeconds(self.window_s));
         }
         if let Some(w) = self.gestation_weeks

@@ -106,9 +106,12 @@ impl TocoStage {
         self.smooth.advance(toco, n, &mut self.smoothed);
         let sf = self.smooth.frontier;
         self.block_min_final = self.blocks(sf / TONE_BLOCK, sf);
-        self.eroded_final = self.erode(self.block_min_final.saturating_sub(EROSION), self.block_min_final);
-        self.tone_blocks_final = self.tone_mean(self.eroded_final.saturating_sub(TONE_MEAN), self.eroded_final);
-        self.tone_frontier = self.tone_samples(self.tone_frontier, self.tone_blocks_final, false, sf);
+        self.eroded_final =
+            self.erode(self.block_min_final.saturating_sub(EROSION), self.block_min_final);
+        self.tone_blocks_final =
+            self.tone_mean(self.eroded_final.saturating_sub(TONE_MEAN), self.eroded_final);
+        self.tone_frontier =
+            self.tone_samples(self.tone_frontier, self.tone_blocks_final, false, sf);
         let limit = self.tone_frontier;
         let mut scan = self.scan;
         scan_contractions(&mut scan, &self.smoothed, &self.tone, limit, false, &mut self.done);
@@ -138,7 +141,11 @@ impl TocoStage {
     fn blocks(&mut self, upto: usize, n: usize) -> usize {
         for j in self.block_min.len()..upto {
             let hi = ((j + 1) * TONE_BLOCK).min(n);
-            let m = self.smoothed[j * TONE_BLOCK..hi].iter().copied().filter(|v| !v.is_nan()).fold(f32::NAN, f32::min);
+            let m = self.smoothed[j * TONE_BLOCK..hi]
+                .iter()
+                .copied()
+                .filter(|v| !v.is_nan())
+                .fold(f32::NAN, f32::min);
             self.block_min.push(m);
         }
         self.block_min.len()
@@ -148,7 +155,11 @@ impl TocoStage {
         for j in self.eroded.len()..upto {
             let lo = j.saturating_sub(EROSION);
             let hi = (j + EROSION + 1).min(avail);
-            let m = self.block_min[lo..hi].iter().copied().filter(|v| !v.is_nan()).fold(f32::NAN, f32::min);
+            let m = self.block_min[lo..hi]
+                .iter()
+                .copied()
+                .filter(|v| !v.is_nan())
+                .fold(f32::NAN, f32::min);
             self.eroded.push(m);
         }
         self.eroded.len()
@@ -188,7 +199,14 @@ impl TocoStage {
     }
 }
 
-fn scan_contractions(scan: &mut Scan, smoothed: &[f32], tone: &[f32], limit: usize, eod: bool, out: &mut Vec<RawContraction>) {
+fn scan_contractions(
+    scan: &mut Scan,
+    smoothed: &[f32],
+    tone: &[f32],
+    limit: usize,
+    eod: bool,
+    out: &mut Vec<RawContraction>,
+) {
     while scan.pos < limit {
         let i = scan.pos;
         let above = smoothed[i] - tone[i] > LOW_UNITS;
@@ -208,7 +226,13 @@ fn scan_contractions(scan: &mut Scan, smoothed: &[f32], tone: &[f32], limit: usi
 }
 
 /// Emits the contractions of the stretch `[start, end)` above the tone, split at deep valleys.
-fn split_and_emit(start: usize, end: usize, smoothed: &[f32], tone: &[f32], out: &mut Vec<RawContraction>) {
+fn split_and_emit(
+    start: usize,
+    end: usize,
+    smoothed: &[f32],
+    tone: &[f32],
+    out: &mut Vec<RawContraction>,
+) {
     let r = |i: usize| smoothed[i] - tone[i];
     // Walk the stretch at 2-s steps, tracking the current peak and the valley after it.
     const STEP: usize = 8;
@@ -249,7 +273,14 @@ fn split_and_emit(start: usize, end: usize, smoothed: &[f32], tone: &[f32], out:
     push_contraction(seg_start, end, peak, smoothed, tone, out);
 }
 
-fn push_contraction(start: usize, end: usize, rough_peak: usize, smoothed: &[f32], tone: &[f32], out: &mut Vec<RawContraction>) {
+fn push_contraction(
+    start: usize,
+    end: usize,
+    rough_peak: usize,
+    smoothed: &[f32],
+    tone: &[f32],
+    out: &mut Vec<RawContraction>,
+) {
     if end - start < MIN_DURATION {
         return;
     }
@@ -277,7 +308,11 @@ mod tests {
         (0..n)
             .map(|i| {
                 let t = i % every;
-                let bump = if t < 280 { 40.0 * (std::f32::consts::PI * t as f32 / 280.0).sin().powi(2) } else { 0.0 };
+                let bump = if t < 280 {
+                    40.0 * (std::f32::consts::PI * t as f32 / 280.0).sin().powi(2)
+                } else {
+                    0.0
+                };
                 10.0 + bump + ((i * 7919) % 13) as f32 * 0.1
             })
             .collect()

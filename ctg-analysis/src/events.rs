@@ -114,11 +114,20 @@ pub(crate) fn scan(
     }
 }
 
-fn emit(core_start: usize, core_end: usize, sign: f32, th: Thresholds, input: &EventInputs<'_>, out: &mut Vec<RawEvent>) {
+fn emit(
+    core_start: usize,
+    core_end: usize,
+    sign: f32,
+    th: Thresholds,
+    input: &EventInputs<'_>,
+    out: &mut Vec<RawEvent>,
+) {
     let dev = |i: usize| sign * (input.filled[i] - input.baseline[i]);
     let mut i = core_start;
     while i < core_end {
-        if !(dev(i) > 0.0) {
+        let d = dev(i);
+        // NaN (no signal) is not beyond the baseline either.
+        if d.is_nan() || d <= 0.0 {
             i += 1;
             continue;
         }
@@ -236,10 +245,17 @@ mod tests {
         let n = 400;
         let baseline = vec![140.0f32; n];
         let filled: Vec<f32> = (0..n)
-            .map(|i| if (100..220).contains(&i) { 140.0 - 30.0 * ((i - 100) as f32 / 120.0 * 3.14).sin() } else { 141.0 })
+            .map(|i| {
+                if (100..220).contains(&i) {
+                    140.0 - 30.0 * ((i - 100) as f32 / 120.0 * std::f32::consts::PI).sin()
+                } else {
+                    141.0
+                }
+            })
             .collect();
         let smooth = filled.clone();
-        let input = EventInputs { used: &filled, filled: &filled, smooth: &smooth, baseline: &baseline };
+        let input =
+            EventInputs { used: &filled, filled: &filled, smooth: &smooth, baseline: &baseline };
         let mut st = ScanState::default();
         let mut ev = Vec::new();
         let th = Thresholds { amplitude: 15.0, duration_samples: 60 };
@@ -261,7 +277,8 @@ mod tests {
         let n = 200;
         let baseline = vec![140.0f32; n];
         let filled: Vec<f32> = (0..n).map(|i| if i > 100 { 110.0 } else { 140.0 }).collect();
-        let input = EventInputs { used: &filled, filled: &filled, smooth: &filled, baseline: &baseline };
+        let input =
+            EventInputs { used: &filled, filled: &filled, smooth: &filled, baseline: &baseline };
         let th = Thresholds { amplitude: 15.0, duration_samples: 60 };
         let mut st = ScanState::default();
         let mut ev = Vec::new();

@@ -50,11 +50,18 @@ impl Model {
     /// Checks the feature list and every node index, so that prediction never goes out of bounds.
     pub fn validate(&self, expected: &[&str]) -> Result<(), ModelError> {
         if self.features.len() != expected.len() {
-            return Err(ModelError::FeatureCount { expected: expected.len(), found: self.features.len() });
+            return Err(ModelError::FeatureCount {
+                expected: expected.len(),
+                found: self.features.len(),
+            });
         }
         for (index, (f, e)) in self.features.iter().zip(expected).enumerate() {
             if f != e {
-                return Err(ModelError::FeatureName { index, expected: (*e).to_owned(), found: f.clone() });
+                return Err(ModelError::FeatureName {
+                    index,
+                    expected: (*e).to_owned(),
+                    found: f.clone(),
+                });
             }
         }
         for (t, tree) in self.trees.iter().enumerate() {
@@ -87,7 +94,11 @@ impl Model {
                     m += n.value;
                     break;
                 }
-                k = if x[n.feature as usize] > n.threshold { n.right as usize } else { n.left as usize };
+                k = if x[n.feature as usize] > n.threshold {
+                    n.right as usize
+                } else {
+                    n.left as usize
+                };
             }
         }
         m
@@ -106,7 +117,11 @@ impl Model {
     pub fn compile(&self) -> CompiledModel {
         fn depth(t: &Tree, k: usize) -> usize {
             let n = &t.nodes[k];
-            if n.feature < 0 { 0 } else { 1 + depth(t, n.left as usize).max(depth(t, n.right as usize)) }
+            if n.feature < 0 {
+                0
+            } else {
+                1 + depth(t, n.left as usize).max(depth(t, n.right as usize))
+            }
         }
         let d = self.trees.iter().map(|t| depth(t, 0)).max().unwrap_or(0);
         let inner = (1usize << d) - 1;
@@ -131,7 +146,16 @@ impl Model {
 }
 
 #[allow(clippy::too_many_arguments)] // a recursive helper over the three output arrays
-fn fill(t: &Tree, node: usize, pos: usize, level: usize, d: usize, f: &mut [u32], th: &mut [f32], leaves: &mut [f32]) {
+fn fill(
+    t: &Tree,
+    node: usize,
+    pos: usize,
+    level: usize,
+    d: usize,
+    f: &mut [u32],
+    th: &mut [f32],
+    leaves: &mut [f32],
+) {
     let n = &t.nodes[node];
     if level == d {
         leaves[pos - ((1 << d) - 1)] = n.value;
@@ -161,10 +185,42 @@ pub struct CompiledModel {
 
 impl CompiledModel {
     pub fn margin(&self, x: &[f32]) -> f32 {
+        // A depth known at compile time lets the descent be unrolled (the shipped models are
+        // depth 5; the others are for training experiments).
+        match self.depth {
+            4 => self.margin_at::<4>(x),
+            5 => self.margin_at::<5>(x),
+            6 => self.margin_at::<6>(x),
+            _ => self.margin_any(x),
+        }
+    }
+
+    fn margin_at<const D: usize>(&self, x: &[f32]) -> f32 {
+        let inner = (1usize << D) - 1;
+        let mut m = self.base;
+        for ((f, th), leaves) in self
+            .features
+            .chunks_exact(inner)
+            .zip(self.thresholds.chunks_exact(inner))
+            .zip(self.leaves.chunks_exact(inner + 1))
+        {
+            let mut k = 0usize;
+            for _ in 0..D {
+                k = 2 * k + 1 + usize::from(x[f[k] as usize] > th[k]);
+            }
+            m += leaves[k - inner];
+        }
+        m
+    }
+
+    fn margin_any(&self, x: &[f32]) -> f32 {
         let inner = (1usize << self.depth) - 1;
         let mut m = self.base;
-        for ((f, th), leaves) in
-            self.features.chunks_exact(inner.max(1)).zip(self.thresholds.chunks_exact(inner.max(1))).zip(self.leaves.chunks_exact(inner + 1))
+        for ((f, th), leaves) in self
+            .features
+            .chunks_exact(inner.max(1))
+            .zip(self.thresholds.chunks_exact(inner.max(1)))
+            .zip(self.leaves.chunks_exact(inner + 1))
         {
             let mut k = 0usize;
             for _ in 0..self.depth {
@@ -230,7 +286,14 @@ pub struct TrainParams {
 
 impl Default for TrainParams {
     fn default() -> Self {
-        Self { trees: 150, max_depth: 5, learning_rate: 0.1, min_child_weight: 20.0, lambda: 1.0, bins: 64 }
+        Self {
+            trees: 150,
+            max_depth: 5,
+            learning_rate: 0.1,
+            min_child_weight: 20.0,
+            lambda: 1.0,
+            bins: 64,
+        }
     }
 }
 
@@ -245,7 +308,8 @@ pub fn train(data: &Dataset, names: &[&str], params: &TrainParams) -> Model {
     for f in 0..nf {
         let mut v: Vec<f32> = (0..n).step_by(stride).map(|i| data.x[i * nf + f]).collect();
         v.sort_by(f32::total_cmp);
-        let mut c: Vec<f32> = (1..bins).map(|k| v[(k * v.len() / bins).min(v.len().saturating_sub(1))]).collect();
+        let mut c: Vec<f32> =
+            (1..bins).map(|k| v[(k * v.len() / bins).min(v.len().saturating_sub(1))]).collect();
         c.dedup();
         // A cut at the maximum separates nothing.
         if let Some(&max) = v.last() {
@@ -317,13 +381,19 @@ fn grow(
     let lambda = f64::from(p.lambda);
     let rows: Vec<u32> = (0..n as u32).collect();
     let hist = histogram(xb, &rows, g, h, nbins);
-    let (gs, hs) = rows.iter().fold((0f64, 0f64), |(a, b), &r| (a + f64::from(g[r as usize]), b + f64::from(h[r as usize])));
+    let (gs, hs) = rows.iter().fold((0f64, 0f64), |(a, b), &r| {
+        (a + f64::from(g[r as usize]), b + f64::from(h[r as usize]))
+    });
     let mut nodes = vec![Node { feature: -1, threshold: 0.0, left: 0, right: 0, value: 0.0 }];
     let mut level = vec![Open { node: 0, rows, hist, g: gs, h: hs }];
     for depth in 0..=p.max_depth {
         let mut next = Vec::new();
         for o in level {
-            let best = if depth < p.max_depth { best_split(&o, cuts, nbins, lambda, f64::from(p.min_child_weight)) } else { None };
+            let best = if depth < p.max_depth {
+                best_split(&o, cuts, nbins, lambda, f64::from(p.min_child_weight))
+            } else {
+                None
+            };
             let Some((f, bin)) = best else {
                 let v = (-o.g / (o.h + lambda)) as f32 * p.learning_rate;
                 nodes[o.node].value = v;
@@ -334,18 +404,31 @@ fn grow(
             };
             let (left_rows, right_rows): (Vec<u32>, Vec<u32>) =
                 o.rows.iter().partition(|&&r| (xb[f][r as usize] as usize) <= bin);
-            let (small, small_is_left) =
-                if left_rows.len() <= right_rows.len() { (&left_rows, true) } else { (&right_rows, false) };
+            let (small, small_is_left) = if left_rows.len() <= right_rows.len() {
+                (&left_rows, true)
+            } else {
+                (&right_rows, false)
+            };
             let small_hist = histogram(xb, small, g, h, nbins);
-            let big_hist: Vec<(f64, f64)> = o.hist.iter().zip(&small_hist).map(|(a, b)| (a.0 - b.0, a.1 - b.1)).collect();
-            let (lh, rh) = if small_is_left { (small_hist, big_hist) } else { (big_hist, small_hist) };
-            let sum = |hist: &[(f64, f64)]| hist[..nbins].iter().fold((0f64, 0f64), |a, b| (a.0 + b.0, a.1 + b.1));
+            let big_hist: Vec<(f64, f64)> =
+                o.hist.iter().zip(&small_hist).map(|(a, b)| (a.0 - b.0, a.1 - b.1)).collect();
+            let (lh, rh) =
+                if small_is_left { (small_hist, big_hist) } else { (big_hist, small_hist) };
+            let sum = |hist: &[(f64, f64)]| {
+                hist[..nbins].iter().fold((0f64, 0f64), |a, b| (a.0 + b.0, a.1 + b.1))
+            };
             let (lg, lhs) = sum(&lh);
             let (rg, rhs) = sum(&rh);
             let li = nodes.len();
             nodes.push(Node { feature: -1, threshold: 0.0, left: 0, right: 0, value: 0.0 });
             nodes.push(Node { feature: -1, threshold: 0.0, left: 0, right: 0, value: 0.0 });
-            nodes[o.node] = Node { feature: f as i32, threshold: cuts[f][bin], left: li as u32, right: li as u32 + 1, value: 0.0 };
+            nodes[o.node] = Node {
+                feature: f as i32,
+                threshold: cuts[f][bin],
+                left: li as u32,
+                right: li as u32 + 1,
+                value: 0.0,
+            };
             next.push(Open { node: li, rows: left_rows, hist: lh, g: lg, h: lhs });
             next.push(Open { node: li + 1, rows: right_rows, hist: rh, g: rg, h: rhs });
         }
@@ -358,7 +441,13 @@ fn grow(
 }
 
 /// The best (feature, bin) split of a node: left takes bins `<= bin`.
-fn best_split(o: &Open, cuts: &[Vec<f32>], nbins: usize, lambda: f64, min_h: f64) -> Option<(usize, usize)> {
+fn best_split(
+    o: &Open,
+    cuts: &[Vec<f32>],
+    nbins: usize,
+    lambda: f64,
+    min_h: f64,
+) -> Option<(usize, usize)> {
     let parent = o.g * o.g / (o.h + lambda);
     let mut best: Option<(f64, usize, usize)> = None;
     for (f, c) in cuts.iter().enumerate() {
@@ -399,15 +488,25 @@ mod tests {
             let y = (x[0] > 0.5) ^ (x[1] > 0.3);
             d.push(&x, y, 1.0);
         }
-        let params = TrainParams { trees: 40, max_depth: 3, learning_rate: 0.3, min_child_weight: 1.0, ..TrainParams::default() };
+        let params = TrainParams {
+            trees: 40,
+            max_depth: 3,
+            learning_rate: 0.3,
+            min_child_weight: 1.0,
+            ..TrainParams::default()
+        };
         let m = train(&d, &["a", "b", "c"], &params);
         m.validate(&["a", "b", "c"]).unwrap();
-        let correct = (0..d.rows()).filter(|&i| (m.predict(d.row(i)) > 0.5) == (d.y[i] > 0.5)).count();
+        let correct =
+            (0..d.rows()).filter(|&i| (m.predict(d.row(i)) > 0.5) == (d.y[i] > 0.5)).count();
         assert!(correct as f32 / d.rows() as f32 > 0.97, "{correct}");
         // Deterministic.
         assert_eq!(train(&d, &["a", "b", "c"], &params), m);
         assert!(matches!(m.validate(&["a", "b"]), Err(ModelError::FeatureCount { .. })));
-        assert!(matches!(m.validate(&["a", "x", "c"]), Err(ModelError::FeatureName { index: 1, .. })));
+        assert!(matches!(
+            m.validate(&["a", "x", "c"]),
+            Err(ModelError::FeatureName { index: 1, .. })
+        ));
     }
 
     #[test]
@@ -423,7 +522,12 @@ mod tests {
             d.push(&x, x[0] + 0.3 * x[2] > 0.7, 1.0);
         }
         // Large leaves and few rows make some branches stop early (unequal depths).
-        let params = TrainParams { trees: 25, max_depth: 4, min_child_weight: 30.0, ..TrainParams::default() };
+        let params = TrainParams {
+            trees: 25,
+            max_depth: 4,
+            min_child_weight: 30.0,
+            ..TrainParams::default()
+        };
         let m = train(&d, &["a", "b", "c", "d"], &params);
         let c = m.compile();
         for i in 0..d.rows() {
@@ -438,7 +542,9 @@ mod tests {
         let m = Model {
             features: vec!["a".into()],
             base: 0.0,
-            trees: vec![Tree { nodes: vec![Node { feature: 0, threshold: 0.0, left: 5, right: 6, value: 0.0 }] }],
+            trees: vec![Tree {
+                nodes: vec![Node { feature: 0, threshold: 0.0, left: 5, right: 6, value: 0.0 }],
+            }],
         };
         assert!(matches!(m.validate(&["a"]), Err(ModelError::BadNode { .. })));
     }

@@ -31,7 +31,11 @@ pub struct BaselineAgreement {
 
 /// Compares two baselines over an FHR trace (all sample-aligned; the shortest length is used).
 /// `None` when nothing can be scored.
-pub fn baseline_agreement(fhr: &[Option<f32>], reference: &[f32], method: &[Option<f32>]) -> Option<BaselineAgreement> {
+pub fn baseline_agreement(
+    fhr: &[Option<f32>],
+    reference: &[f32],
+    method: &[Option<f32>],
+) -> Option<BaselineAgreement> {
     const MINUTE: usize = 240;
     let n = fhr.len().min(reference.len()).min(method.len());
     let present: Vec<bool> = fhr[..n].iter().map(Option::is_some).collect();
@@ -58,7 +62,8 @@ pub fn baseline_agreement(fhr: &[Option<f32>], reference: &[f32], method: &[Opti
         let cnt = c[hi] - c[lo];
         if cnt == 0 { 3.0 } else { ((s[hi] - s[lo]) / f64::from(cnt)).sqrt() + 3.0 }
     };
-    let (mut madi, mut sq, mut over, mut scored, mut missing) = (0.0f64, 0.0f64, 0usize, 0usize, 0usize);
+    let (mut madi, mut sq, mut over, mut scored, mut missing) =
+        (0.0f64, 0.0f64, 0usize, 0usize, 0usize);
     for t in 0..n.saturating_sub(MINUTE) {
         if !present[t] {
             continue;
@@ -124,7 +129,11 @@ fn missing_share(fhr: &[Option<f32>], start_s: f64, end_s: f64) -> f64 {
 }
 
 /// Matches detected events (seconds) against reference events.
-pub fn match_events(reference: &[(f64, f64)], detected: &[(f64, f64)], fhr: &[Option<f32>]) -> EventCounts {
+pub fn match_events(
+    reference: &[(f64, f64)],
+    detected: &[(f64, f64)],
+    fhr: &[Option<f32>],
+) -> EventCounts {
     let keep = |v: &[(f64, f64)]| -> Vec<(f64, f64)> {
         v.iter().copied().filter(|&(s, e)| missing_share(fhr, s, e) <= 1.0 / 3.0).collect()
     };
@@ -187,7 +196,11 @@ impl Confusion {
 
 /// Scores per-sample false-signal flags. `labels`: `Some(true)` false signal, `Some(false)`
 /// true signal, `None` unlabelled (ignored); samples without FHR are ignored.
-pub fn score_false_signal(flags: &[bool], fhr_present: &[bool], labels: &[Option<bool>]) -> Confusion {
+pub fn score_false_signal(
+    flags: &[bool],
+    fhr_present: &[bool],
+    labels: &[Option<bool>],
+) -> Confusion {
     let mut c = Confusion::default();
     for ((&f, &p), l) in flags.iter().zip(fhr_present).zip(labels) {
         let Some(truth) = *l else { continue };
@@ -268,7 +281,10 @@ mod tests {
         let present = [true, true, true, true, false];
         let labels = [Some(true), Some(false), Some(true), None, Some(true)];
         let c = score_false_signal(&flags, &present, &labels);
-        assert_eq!(c, Confusion { true_positive: 1, false_positive: 1, false_negative: 1, true_negative: 0 });
+        assert_eq!(
+            c,
+            Confusion { true_positive: 1, false_positive: 1, false_negative: 1, true_negative: 0 }
+        );
         assert_eq!(c.sensitivity(), Some(0.5));
         assert_eq!(median([3.0, 1.0, 2.0, f64::NAN]), Some(2.0));
     }

@@ -96,7 +96,10 @@ mod tests {
             ..ctg_wire::Sample::EMPTY
         };
         let s = Sample::from_wire(&w, FetalChannel::Fhr1);
-        assert_eq!(s, Sample { fhr: Some(140.25), mhr: Some(80.0), toco: Some(20.0), movement: true });
+        assert_eq!(
+            s,
+            Sample { fhr: Some(140.25), mhr: Some(80.0), toco: Some(20.0), movement: true }
+        );
     }
 
     #[test]

@@ -10,60 +10,60 @@
 /// so that hours of 0.25-bpm values add up exactly.
 #[derive(Debug, Clone)]
 pub(crate) struct Prefix {
-    sum: Vec<f64>,
-    count: Vec<u32>,
+    /// `(sum, count)` over the first `k` values at index `k`; one vector so that a push is one
+    /// append (this is on the per-sample path of several stages).
+    acc: Vec<(f64, u32)>,
 }
 
 impl Default for Prefix {
     fn default() -> Self {
-        Self { sum: vec![0.0], count: vec![0] }
+        Self { acc: vec![(0.0, 0)] }
     }
 }
 
 impl Prefix {
     /// Number of values covered.
     pub fn len(&self) -> usize {
-        self.sum.len() - 1
+        self.acc.len() - 1
     }
 
     pub fn push(&mut self, v: f32) {
-        let (s, c) = (self.sum[self.sum.len() - 1], self.count[self.count.len() - 1]);
-        if v.is_nan() {
-            self.sum.push(s);
-            self.count.push(c);
-        } else {
-            self.sum.push(s + f64::from(v));
-            self.count.push(c + 1);
-        }
+        let (s, c) = self.acc[self.acc.len() - 1];
+        self.acc.push(if v.is_nan() { (s, c) } else { (s + f64::from(v), c + 1) });
     }
 
     /// Extends the sums over `values[self.len()..upto]`.
     pub fn extend_to(&mut self, values: &[f32], upto: usize) {
-        let from = self.len();
-        for &v in &values[from.min(upto)..upto] {
-            self.push(v);
+        let from = self.len().min(upto);
+        self.acc.reserve(upto - from);
+        let (mut s, mut c) = self.acc[self.acc.len() - 1];
+        for &v in &values[from..upto] {
+            if !v.is_nan() {
+                s += f64::from(v);
+                c += 1;
+            }
+            self.acc.push((s, c));
         }
     }
 
     /// Forgets everything after the first `n` values.
     pub fn truncate(&mut self, n: usize) {
-        self.sum.truncate(n + 1);
-        self.count.truncate(n + 1);
+        self.acc.truncate(n + 1);
     }
 
     /// Present values in `[lo, hi)` (clipped to the covered range).
     pub fn count(&self, lo: usize, hi: usize) -> u32 {
         let hi = hi.min(self.len());
         let lo = lo.min(hi);
-        self.count[hi] - self.count[lo]
+        self.acc[hi].1 - self.acc[lo].1
     }
 
     /// Mean of the present values in `[lo, hi)`, NaN when there are none.
     pub fn mean(&self, lo: usize, hi: usize) -> f32 {
         let hi = hi.min(self.len());
         let lo = lo.min(hi);
-        let c = self.count[hi] - self.count[lo];
-        if c == 0 { f32::NAN } else { ((self.sum[hi] - self.sum[lo]) / f64::from(c)) as f32 }
+        let c = self.acc[hi].1 - self.acc[lo].1;
+        if c == 0 { f32::NAN } else { ((self.acc[hi].0 - self.acc[lo].0) / f64::from(c)) as f32 }
     }
 }
 
@@ -198,7 +198,10 @@ impl RunningMean {
 
 /// Mean of the present (non-NaN) values, NaN when none.
 pub(crate) fn nan_mean(values: &[f32]) -> f32 {
-    let (s, c) = values.iter().filter(|v| !v.is_nan()).fold((0.0f64, 0u32), |(s, c), &v| (s + f64::from(v), c + 1));
+    let (s, c) = values
+        .iter()
+        .filter(|v| !v.is_nan())
+        .fold((0.0f64, 0u32), |(s, c), &v| (s + f64::from(v), c + 1));
     if c == 0 { f32::NAN } else { (s / f64::from(c)) as f32 }
 }
 

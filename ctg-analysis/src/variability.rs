@@ -252,7 +252,10 @@ fn sinusoidal(lo: usize, hi: usize, input: &MinuteInputs<'_>) -> bool {
     }
     let sd = (energy / points as f32).sqrt();
     let peak_to_trough = 2.0 * std::f32::consts::SQRT_2 * sd;
-    best >= 0.55 && 2 * best_lag < points && rho(2 * best_lag) >= 0.3 && (5.0..=35.0).contains(&peak_to_trough)
+    best >= 0.55
+        && 2 * best_lag < points
+        && rho(2 * best_lag) >= 0.3
+        && (5.0..=35.0).contains(&peak_to_trough)
 }
 
 #[cfg(test)]
@@ -260,7 +263,12 @@ mod tests {
     use super::*;
 
     fn inputs(fhr: &[f32], baseline: f32) -> (Vec<f32>, Vec<f32>, Vec<bool>, Vec<u8>) {
-        (vec![baseline; fhr.len()], vec![20.0; fhr.len()], vec![false; fhr.len()], vec![0; fhr.len()])
+        (
+            vec![baseline; fhr.len()],
+            vec![20.0; fhr.len()],
+            vec![false; fhr.len()],
+            vec![0; fhr.len()],
+        )
     }
 
     #[test]
@@ -276,9 +284,18 @@ mod tests {
     #[test]
     fn amplitude_stv_and_sinusoid() {
         // A 15-s period sine of 10 bpm peak-to-trough around 140 for 10 minutes.
-        let fhr: Vec<f32> = (0..2400).map(|i| 140.0 + 5.0 * (i as f32 * std::f32::consts::TAU / 60.0).sin()).collect();
+        let fhr: Vec<f32> = (0..2400)
+            .map(|i| 140.0 + 5.0 * (i as f32 * std::f32::consts::TAU / 60.0).sin())
+            .collect();
         let (bl, toco, mv, mask) = inputs(&fhr, 140.0);
-        let input = MinuteInputs { used: &fhr, filled: &fhr, baseline: &bl, toco: &toco, movement: &mv, event_mask: &mask };
+        let input = MinuteInputs {
+            used: &fhr,
+            filled: &fhr,
+            baseline: &bl,
+            toco: &toco,
+            movement: &mv,
+            event_mask: &mask,
+        };
         let m = minute(5, &input);
         let amp = m.amplitude_bpm.unwrap();
         assert!((amp - 10.0).abs() < 0.6, "{amp}");
@@ -295,7 +312,14 @@ mod tests {
                 140.0 + ((x >> 16) % 11) as f32 - 5.0
             })
             .collect();
-        let input = MinuteInputs { used: &noisy, filled: &noisy, baseline: &bl, toco: &toco, movement: &mv, event_mask: &mask };
+        let input = MinuteInputs {
+            used: &noisy,
+            filled: &noisy,
+            baseline: &bl,
+            toco: &toco,
+            movement: &mv,
+            event_mask: &mask,
+        };
         assert!(!minute(5, &input).sinusoidal);
     }
 
@@ -303,7 +327,14 @@ mod tests {
     fn a_flat_trace_has_absent_variability_and_tiny_stv() {
         let fhr = vec![140.0f32; 480];
         let (bl, toco, mv, mask) = inputs(&fhr, 140.0);
-        let input = MinuteInputs { used: &fhr, filled: &fhr, baseline: &bl, toco: &toco, movement: &mv, event_mask: &mask };
+        let input = MinuteInputs {
+            used: &fhr,
+            filled: &fhr,
+            baseline: &bl,
+            toco: &toco,
+            movement: &mv,
+            event_mask: &mask,
+        };
         let m = minute(0, &input);
         assert_eq!(m.variability, Some(VariabilityClass::Absent));
         assert_eq!(m.stv_ms, Some(0.0));

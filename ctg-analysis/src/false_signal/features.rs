@@ -12,6 +12,9 @@
 use super::{CHUNK, SEGMENT_REACH};
 use crate::signal::Prefix;
 
+/// A run of samples `[start, end)`, when there is one.
+type Span = Option<(usize, usize)>;
+
 pub const L1_NAMES: [&str; 39] = [
     "f",
     "m",
@@ -159,19 +162,32 @@ impl UnitSums {
     /// Sums units up to the one containing sample `upto - 1`: whole units only unless `eod`
     /// (then a final partial unit too). The lagged coincidence of a sample reads the maternal
     /// rate [`LAG_UNITS`] units ahead, clipped at `n_inputs`.
-    pub fn extend(&mut self, inp: &super::FalseSignalInputs<'_>, upto: usize, n_inputs: usize, eod: bool) {
+    pub fn extend(
+        &mut self,
+        inp: &super::FalseSignalInputs<'_>,
+        upto: usize,
+        n_inputs: usize,
+        eod: bool,
+    ) {
         let units = if eod { upto.div_ceil(UNIT) } else { upto / UNIT };
         let m_mean = |v: usize| {
             let (lo, hi) = ((v * UNIT).min(n_inputs), ((v + 1) * UNIT).min(n_inputs));
             crate::signal::nan_mean(&inp.mhr[lo..hi])
         };
-        for u in self.units()..units {
+        let near = |u: usize, k: usize| {
+            let v = u + k;
+            if v < LAG_UNITS { f32::NAN } else { m_mean(v - LAG_UNITS) }
+        };
+        // The maternal means around unit u, slid by one unit per step (one new mean per unit).
+        let first = self.units();
+        let mut near_m: [f32; 2 * LAG_UNITS + 1] = std::array::from_fn(|k| near(first, k));
+        for u in first..units {
+            if u > first {
+                near_m.copy_within(1.., 0);
+                near_m[2 * LAG_UNITS] = near(u, 2 * LAG_UNITS);
+            }
             let mut q = [0f64; NQ];
             let (lo, hi) = (u * UNIT, ((u + 1) * UNIT).min(upto));
-            let near_m: [f32; 2 * LAG_UNITS + 1] = std::array::from_fn(|k| {
-                let v = u + k;
-                if v < LAG_UNITS { f32::NAN } else { m_mean(v - LAG_UNITS) }
-            });
             for i in lo..hi {
                 let f = inp.raw[i];
                 let m = inp.mhr[i];
@@ -309,7 +325,7 @@ impl Runs {
 
     /// The run containing sample `t` (its end is `limit` when still open), and the runs before
     /// and after it.
-    fn around(&self, t: usize, limit: usize) -> (Option<(usize, usize)>, Option<(usize, usize)>, Option<(usize, usize)>) {
+    fn around(&self, t: usize, limit: usize) -> (Span, Span, Span) {
         let k = self.closed.partition_point(|r| r.1 <= t);
         let all = |j: usize| -> Option<(usize, usize)> {
             if j < self.closed.len() {
@@ -346,7 +362,8 @@ impl Reference {
         for b in self.medians.len()..upto {
             let hi = ((b + 1) * REF_BLOCK).min(n);
             self.scratch.clear();
-            self.scratch.extend(raw[(b * REF_BLOCK).min(hi)..hi].iter().copied().filter(|v| !v.is_nan()));
+            self.scratch
+                .extend(raw[(b * REF_BLOCK).min(hi)..hi].iter().copied().filter(|v| !v.is_nan()));
             let med = if self.scratch.len() * 4 >= REF_BLOCK {
                 let k = self.scratch.len() / 2;
                 *self.scratch.select_nth_unstable_by(k, f32::total_cmp).1
@@ -498,15 +515,16 @@ impl ChunkSums {
     /// Appends chunk probabilities `p1[self.len()..upto]` with their FHR `f` (NaN: none).
     pub fn extend(&mut self, p1: &[f32], f: &dyn Fn(usize) -> f32, upto: usize) {
         if self.fetal_w.is_empty() {
-            for v in [&mut self.fetal_w, &mut self.fetal_fw, &mut self.false_w, &mut self.false_fw] {
+            for v in [&mut self.fetal_w, &mut self.fetal_fw, &mut self.false_w, &mut self.false_fw]
+            {
                 v.push(0.0);
             }
         }
-        for c in self.len()..upto {
-            let p = p1[c];
+        for (c, &p) in p1.iter().enumerate().take(upto).skip(self.len()) {
             self.p1.push(p);
             let k = self.fetal_w.len() - 1;
-            let (mut a, mut b, mut x, mut y) = (self.fetal_w[k], self.fetal_fw[k], self.false_w[k], self.false_fw[k]);
+            let (mut a, mut b, mut x, mut y) =
+                (self.fetal_w[k], self.fetal_fw[k], self.false_w[k], self.false_fw[k]);
             let fc = f(c);
             if !p.is_nan() && !fc.is_nan() {
                 let (p, fc) = (f64::from(p), f64::from(fc));
@@ -539,7 +557,14 @@ impl ChunkSums {
 
 /// Level-2 features of chunk `c` from its level-1 features and the running sums of the level-1
 /// probabilities (NaN for chunks without FHR).
-pub(crate) fn l2(c: usize, l1: &[f32; N_L1], sums: &ChunkSums, seg: (usize, usize), n_chunks: usize, out: &mut [f32; N_L2]) {
+pub(crate) fn l2(
+    c: usize,
+    l1: &[f32; N_L1],
+    sums: &ChunkSums,
+    seg: (usize, usize),
+    n_chunks: usize,
+    out: &mut [f32; N_L2],
+) {
     let p1 = &sums.p1;
     out[..N_L1].copy_from_slice(l1);
     let centred = |h: usize| or_none(p1.mean(c.saturating_sub(h), (c + h + 1).min(n_chunks)));
@@ -559,10 +584,14 @@ pub(crate) fn l2(c: usize, l1: &[f32; N_L1], sums: &ChunkSums, seg: (usize, usiz
     out[N_L1 + 9] = or_none(p1.mean(seg.0, seg.1.min(n_chunks)));
     let f = l1[0];
     let end = |h: usize| (c + h + 1).min(n_chunks);
-    let fetal = |back: usize| ChunkSums::track(&sums.fetal_w, &sums.fetal_fw, c.saturating_sub(k(back)), end(k(120)));
+    let fetal = |back: usize| {
+        ChunkSums::track(&sums.fetal_w, &sums.fetal_fw, c.saturating_sub(k(back)), end(k(120)))
+    };
     out[N_L1 + 10] = or_none(f - fetal(120));
     out[N_L1 + 11] = or_none(f - fetal(600));
-    out[N_L1 + 12] = or_none(f - ChunkSums::track(&sums.false_w, &sums.false_fw, c.saturating_sub(k(120)), end(k(120))));
+    out[N_L1 + 12] = or_none(
+        f - ChunkSums::track(&sums.false_w, &sums.false_fw, c.saturating_sub(k(120)), end(k(120))),
+    );
     out[N_L1 + 13] = centred(k(300));
     out[N_L1 + 14] = centred(k(600));
     out[N_L1 + 15] = past(k(600));

@@ -18,8 +18,11 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use features::{
+    ChunkSums, L1Context, LAG_UNITS, MAX_WINDOW_UNITS, N_L1, N_L2, REF_AHEAD, REF_BLOCK, Reference,
+    Runs, UNIT, UnitSums,
+};
 pub use features::{L1_NAMES, L2_EXTRA};
-use features::{ChunkSums, L1Context, LAG_UNITS, MAX_WINDOW_UNITS, N_L1, N_L2, REF_AHEAD, REF_BLOCK, Reference, Runs, UNIT, UnitSums};
 
 use crate::gbt::{CompiledModel, Model};
 
@@ -28,7 +31,11 @@ pub const CHUNK: usize = 16;
 /// How far (samples, 2 min) the segment features look back and ahead.
 pub const SEGMENT_REACH: usize = 480;
 /// Level-1 features read this many samples past their chunk.
-const L1_AHEAD: usize = if MAX_WINDOW_UNITS * UNIT > SEGMENT_REACH + 16 { MAX_WINDOW_UNITS * UNIT } else { SEGMENT_REACH + 16 };
+const L1_AHEAD: usize = if MAX_WINDOW_UNITS * UNIT > SEGMENT_REACH + 16 {
+    MAX_WINDOW_UNITS * UNIT
+} else {
+    SEGMENT_REACH + 16
+};
 /// The unit sums of a sample read the maternal channel this many samples ahead.
 const LAG_SAMPLES: usize = (LAG_UNITS + 1) * UNIT;
 /// Level-2 features read level-1 answers this many chunks ahead (10 min).
@@ -53,23 +60,30 @@ pub struct Models {
 impl Models {
     /// Parses and validates a model file.
     pub fn from_json(text: &str) -> Result<Self, String> {
-        let m: Models = serde_json::from_str(text).map_err(|e| format!("false-signal model: {e}"))?;
+        let m: Models =
+            serde_json::from_str(text).map_err(|e| format!("false-signal model: {e}"))?;
         m.l1.validate(&L1_NAMES).map_err(|e| format!("false-signal level-1 model: {e}"))?;
-        m.l2.validate(&features::l2_names()).map_err(|e| format!("false-signal level-2 model: {e}"))?;
+        m.l2.validate(&features::l2_names())
+            .map_err(|e| format!("false-signal level-2 model: {e}"))?;
         Ok(m)
     }
 
     /// The models embedded at build time.
     pub fn embedded() -> Result<&'static Models, String> {
         static MODELS: OnceLock<Result<Models, String>> = OnceLock::new();
-        MODELS.get_or_init(|| Models::from_json(include_str!("model.json"))).as_ref().map_err(Clone::clone)
+        MODELS
+            .get_or_init(|| Models::from_json(include_str!("model.json")))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// The embedded models compiled for evaluation.
     pub(crate) fn compiled() -> Result<&'static Compiled, String> {
         static COMPILED: OnceLock<Result<Compiled, String>> = OnceLock::new();
         COMPILED
-            .get_or_init(|| Models::embedded().map(|m| Compiled { l1: m.l1.compile(), l2: m.l2.compile() }))
+            .get_or_init(|| {
+                Models::embedded().map(|m| Compiled { l1: m.l1.compile(), l2: m.l2.compile() })
+            })
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -186,7 +200,9 @@ impl FalseSignalStage {
 
     fn extend_chunk_sums(&mut self, upto: usize) {
         let (base, feats) = (self.l1_base, &self.l1_feats);
-        let f = |c: usize| if c >= base { feats.get(c - base).map_or(f32::NAN, |x| x[0]) } else { f32::NAN };
+        let f = |c: usize| {
+            if c >= base { feats.get(c - base).map_or(f32::NAN, |x| x[0]) } else { f32::NAN }
+        };
         self.p1_sums.extend(&self.p1, &f, upto);
     }
 
@@ -250,7 +266,11 @@ pub(crate) fn periods(flags: &[bool], raw: &[f32], final_until: usize) -> Vec<Fa
             open = match open {
                 Some((s, e)) if i - e <= BRIDGE => Some((s, i + 1)),
                 Some((s, e)) => {
-                    out.push(FalseSignalPeriod { start_s: s as f64 / hz, end_s: e as f64 / hz, provisional: e > final_until });
+                    out.push(FalseSignalPeriod {
+                        start_s: s as f64 / hz,
+                        end_s: e as f64 / hz,
+                        provisional: e > final_until,
+                    });
                     Some((i, i + 1))
                 }
                 None => Some((i, i + 1)),
@@ -258,11 +278,19 @@ pub(crate) fn periods(flags: &[bool], raw: &[f32], final_until: usize) -> Vec<Fa
         } else if !r.is_nan()
             && let Some((s, e)) = open.take()
         {
-            out.push(FalseSignalPeriod { start_s: s as f64 / hz, end_s: e as f64 / hz, provisional: e > final_until });
+            out.push(FalseSignalPeriod {
+                start_s: s as f64 / hz,
+                end_s: e as f64 / hz,
+                provisional: e > final_until,
+            });
         }
     }
     if let Some((s, e)) = open {
-        out.push(FalseSignalPeriod { start_s: s as f64 / hz, end_s: e as f64 / hz, provisional: e > final_until });
+        out.push(FalseSignalPeriod {
+            start_s: s as f64 / hz,
+            end_s: e as f64 / hz,
+            provisional: e > final_until,
+        });
     }
     out
 }
@@ -321,7 +349,8 @@ pub mod training {
     pub fn level1_rows(samples: &[Sample], stage2_start: Option<usize>) -> Rows {
         let ch = channels(samples);
         let n = ch.raw.len();
-        let inp = FalseSignalInputs { raw: &ch.raw, clean: &ch.clean, mhr: &ch.mhr, toco: &ch.toco };
+        let inp =
+            FalseSignalInputs { raw: &ch.raw, clean: &ch.clean, mhr: &ch.mhr, toco: &ch.toco };
         let mut sums = UnitSums::default();
         sums.extend(&inp, n, n, true);
         let mut runs = Runs::default();
@@ -330,7 +359,14 @@ pub mod training {
         let blocks = n.div_ceil(REF_BLOCK);
         reference.extend_medians(&ch.raw, blocks, n);
         reference.extend_levels(blocks, blocks);
-        let ctx = L1Context { inp: &inp, sums: &sums, runs: &runs, reference: &reference.levels, stage2_start, limit: n };
+        let ctx = L1Context {
+            inp: &inp,
+            sums: &sums,
+            runs: &runs,
+            reference: &reference.levels,
+            stage2_start,
+            limit: n,
+        };
         let mut x = [0f32; N_L1];
         let mut rows = Rows { n_features: N_L1, ..Rows::default() };
         for c in 0..n.div_ceil(CHUNK) {
@@ -364,7 +400,10 @@ pub mod training {
             let mut a = [0f32; N_L1];
             a.copy_from_slice(row);
             let seg = match runs.around_chunk(c * CHUNK, n) {
-                Some((s, e)) => ((s / CHUNK).max(c.saturating_sub(L2_AHEAD)), e.div_ceil(CHUNK).min(c + L2_AHEAD + 1)),
+                Some((s, e)) => (
+                    (s / CHUNK).max(c.saturating_sub(L2_AHEAD)),
+                    e.div_ceil(CHUNK).min(c + L2_AHEAD + 1),
+                ),
                 None => (c, c + 1),
             };
             features::l2(c, &a, &sums, seg, n_chunks, &mut x);

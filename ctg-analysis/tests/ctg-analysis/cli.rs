@@ -34,7 +34,10 @@ fn json_output_has_the_documented_shape() {
     assert!(!decs.is_empty());
     for d in decs {
         assert!(d["start_s"].as_f64().unwrap() < d["end_s"].as_f64().unwrap());
-        assert!(["early", "late", "variable", "prolonged", "unclassified"].contains(&d["kind"].as_str().unwrap()));
+        assert!(
+            ["early", "late", "variable", "prolonged", "unclassified"]
+                .contains(&d["kind"].as_str().unwrap())
+        );
         assert!(d["nadir_bpm"].as_f64().is_some());
     }
     for key in ["accelerations", "contractions", "false_signal"] {
@@ -82,13 +85,89 @@ fn bad_input_gets_a_clear_error() {
     let good = write_jsonl(dir.path(), Scenario::NormalLabour, 2);
     let out = tool().arg(&good).arg("--config").arg(&cfg).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("window_minutes"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("window_minutes"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn eval_reports_missing_references() {
     let dir = tempfile::tempdir().unwrap();
-    let out = tool().args(["eval", "morphology", "--signals"]).arg(dir.path()).arg("--reference").arg(dir.path()).output().unwrap();
+    let out = tool()
+        .args(["eval", "morphology", "--signals"])
+        .arg(dir.path())
+        .arg("--reference")
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no recording"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no recording"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Writes a FHRMA `.fhr` (u32 timestamp, then u16 FHR1×4, u16 FHR2×4, u8 TOCO×2, u8 per sample).
+fn write_fhr(path: &std::path::Path, fhr: &[f32]) {
+    let mut bytes = vec![0u8; 4];
+    for &v in fhr {
+        bytes.extend_from_slice(&((v * 4.0) as u16).to_le_bytes());
+        bytes.extend_from_slice(&0u16.to_le_bytes());
+        bytes.extend_from_slice(&[20, 0]);
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Writes an analysis in the WMFB reference format.
+fn write_reference(dir: &std::path::Path, name: &str, baseline: f32, n: usize, events: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.txt")), events).unwrap();
+    let lines: String = (0..n).map(|_| format!("{baseline}\n")).collect();
+    std::fs::write(dir.join(format!("{name}_baseline.csv")), lines).unwrap();
+}
+
+#[test]
+fn eval_morphology_scores_another_method_against_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let signals = dir.path().join("signals");
+    std::fs::create_dir_all(&signals).unwrap();
+    // 20 min around 140 bpm with a 40-bpm deceleration from minute 5 to 6.
+    let n = 20 * 240;
+    let fhr: Vec<f32> = (0..n)
+        .map(|i| if (1200..1440).contains(&i) { 100.0 } else { 140.0 + (i % 8) as f32 - 4.0 })
+        .collect();
+    write_fhr(&signals.join("rec01.fhr"), &fhr);
+    let reference = dir.path().join("reference");
+    write_reference(&reference, "rec01", 140.0, n, "# test\nDEC 5.0 6.0\n");
+    let same = dir.path().join("same");
+    write_reference(&same, "rec01", 140.0, n, "DEC 5.05 6.1\n");
+    let off = dir.path().join("off");
+    write_reference(&off, "rec01", 160.0, n, "ACC 10 11\n");
+
+    let eval = |method: &std::path::Path| {
+        let out = tool()
+            .args(["eval", "morphology", "--json", "--signals"])
+            .arg(&signals)
+            .arg("--reference")
+            .arg(&reference)
+            .arg("--method")
+            .arg(method)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["summary"].clone()
+    };
+    let s = eval(&same);
+    assert_eq!(s["files"], 1);
+    assert_eq!(s["median_madi_pct"].as_f64().unwrap(), 0.0);
+    assert_eq!(s["median_dec_f1"].as_f64().unwrap(), 1.0);
+    let s = eval(&off);
+    assert!(s["median_madi_pct"].as_f64().unwrap() > 10.0, "{s}");
+    assert!((s["median_over_15_bpm_pct"].as_f64().unwrap() - 100.0).abs() < 1e-9, "{s}");
+    assert_eq!(s["median_dec_f1"].as_f64().unwrap(), 0.0);
+    assert_eq!(s["median_acc_ppv"].as_f64().unwrap(), 0.0);
 }

@@ -75,11 +75,21 @@ fn ctu_uhb_recordings_are_analysed_with_their_signal_loss() {
         let (s, a) = analyze_file(path);
         assert_eq!(a.baseline_bpm.len(), s.len());
         let present = s.iter().filter(|x| x.fhr.is_some()).count() as f64 / s.len() as f64;
-        let windows_valid: f64 = a.windows.iter().map(|w| f64::from(w.valid_fraction) * (w.end_s - w.start_s)).sum::<f64>() / (s.len() as f64 / 4.0);
+        let windows_valid: f64 = a
+            .windows
+            .iter()
+            .map(|w| f64::from(w.valid_fraction) * (w.end_s - w.start_s))
+            .sum::<f64>()
+            / (s.len() as f64 / 4.0);
         // Usable samples never exceed present ones (cleaning and false signal only remove).
         assert!(windows_valid <= present + 1e-6, "{}: {windows_valid} > {present}", path.display());
         for w in &a.windows {
-            assert_eq!(w.figo == Figo::CannotAssess, w.valid_fraction < 0.5, "{}: {w:?}", path.display());
+            assert_eq!(
+                w.figo == Figo::CannotAssess,
+                w.valid_fraction < 0.5,
+                "{}: {w:?}",
+                path.display()
+            );
         }
     }
 }

@@ -8,7 +8,12 @@ use crate::common::{samples, sim};
 
 fn trace() -> Vec<Sample> {
     // Decelerations, contractions, signal loss and the maternal channel all at once.
-    let mut s = samples(&sim(Scenario::MaternalHeartRate, 50, 21, &SimOptions { signal_loss: Some(0.1), ..SimOptions::default() }));
+    let mut s = samples(&sim(
+        Scenario::MaternalHeartRate,
+        50,
+        21,
+        &SimOptions { signal_loss: Some(0.1), ..SimOptions::default() },
+    ));
     s.extend(samples(&sim(Scenario::LateDecelerations, 30, 22, &SimOptions::default())));
     s
 }
@@ -73,7 +78,11 @@ fn final_results_never_change_as_signal_arrives() {
         let fin = snap.final_until_s;
         assert!(fin <= snap.samples as f64 / 4.0);
         let n = (fin * 4.0) as usize;
-        assert_eq!(&snap.baseline_bpm[..n], &last.baseline_bpm[..n], "baseline before {fin} s changed");
+        assert_eq!(
+            &snap.baseline_bpm[..n],
+            &last.baseline_bpm[..n],
+            "baseline before {fin} s changed"
+        );
         for w in snap.windows.iter().filter(|w| !w.provisional) {
             assert!(last.windows.contains(w), "final window changed: {w:?}");
         }
@@ -87,7 +96,10 @@ fn final_results_never_change_as_signal_arrives() {
     // Finality trails the newest sample by at most the documented latencies (plus the
     // 10-minute window being completed).
     let lag = last.samples as f64 / 4.0 - last.final_until_s;
-    let bound = ctg_analysis::baseline::latency_s() + ctg_analysis::false_signal::latency_s() + 600.0 + 300.0;
+    let bound = ctg_analysis::baseline::latency_s()
+        + ctg_analysis::false_signal::latency_s()
+        + 600.0
+        + 300.0;
     assert!(lag <= bound, "final results trail by {lag} s (bound {bound} s)");
     assert!(last.final_until_s > 0.0);
 }

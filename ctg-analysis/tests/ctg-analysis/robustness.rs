@@ -12,7 +12,9 @@ fn nothing_and_silence_are_not_classified() {
     let silent = vec![Sample::EMPTY; 4 * 60 * 25];
     let a = analyze(&silent, &Config::default()).unwrap();
     assert_eq!(a.windows.len(), 3);
-    assert!(a.windows.iter().all(|w| w.figo == Figo::CannotAssess && w.jsog_level.is_none() && w.valid_fraction == 0.0));
+    assert!(a.windows.iter().all(|w| w.figo == Figo::CannotAssess
+        && w.jsog_level.is_none()
+        && w.valid_fraction == 0.0));
     assert!(a.baseline_bpm.iter().all(Option::is_none));
     assert!(a.accelerations.is_empty() && a.decelerations.is_empty() && a.false_signal.is_empty());
 }
@@ -29,7 +31,12 @@ fn absurd_values_are_treated_as_missing() {
             4 => Some(0.0),
             _ => Some(140.0 + (i % 13) as f32 * 0.5),
         };
-        s.push(Sample { fhr, mhr: Some(f32::NEG_INFINITY), toco: Some(f32::NAN), movement: i % 100 == 0 });
+        s.push(Sample {
+            fhr,
+            mhr: Some(f32::NEG_INFINITY),
+            toco: Some(f32::NAN),
+            movement: i % 100 == 0,
+        });
     }
     let a = analyze(&s, &Config::default()).unwrap();
     for b in a.baseline_bpm.iter().flatten() {
@@ -50,7 +57,9 @@ fn bad_configuration_is_refused_with_the_key() {
 fn the_current_window_is_available_while_streaming() {
     let mut a = Analyzer::new(Config::default()).unwrap();
     assert!(a.current_window().is_none());
-    let s: Vec<Sample> = (0..4 * 90).map(|i| Sample { fhr: Some(140.0 + (i % 9) as f32), ..Sample::EMPTY }).collect();
+    let s: Vec<Sample> = (0..4 * 90)
+        .map(|i| Sample { fhr: Some(140.0 + (i % 9) as f32), ..Sample::EMPTY })
+        .collect();
     a.push(&s);
     let w = a.current_window().expect("a minute and a half makes a partial window").clone();
     assert!(w.provisional);

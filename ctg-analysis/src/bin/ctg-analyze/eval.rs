@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use ctg_analysis::metrics::{BaselineAgreement, Confusion, EventCounts, baseline_agreement, match_events, median, score_false_signal};
+use ctg_analysis::metrics::{
+    BaselineAgreement, Confusion, EventCounts, baseline_agreement, match_events, median,
+    score_false_signal,
+};
 use ctg_analysis::{Analyzer, Config, FetalChannel};
 use hardware::datasets::list_files;
 use serde::Serialize;
@@ -27,7 +30,9 @@ pub fn parse_reference_events(text: &str, what: &str) -> Result<ReferenceEvents>
             continue;
         }
         let f: Vec<&str> = line.split_whitespace().collect();
-        let bad = || anyhow::anyhow!("{what}:{}: expected `ACC|DEC start_min end_min`, got {line:?}", k + 1);
+        let bad = || {
+            anyhow::anyhow!("{what}:{}: expected `ACC|DEC start_min end_min`, got {line:?}", k + 1)
+        };
         if f.len() != 3 {
             return Err(bad());
         }
@@ -51,7 +56,10 @@ pub fn parse_baseline(text: &str, what: &str) -> Result<Vec<f32>> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(k, l)| {
-            let v: f32 = l.trim().parse().with_context(|| format!("{what}:{}: not a number: {l:?}", k + 1))?;
+            let v: f32 = l
+                .trim()
+                .parse()
+                .with_context(|| format!("{what}:{}: not a number: {l:?}", k + 1))?;
             if !v.is_finite() {
                 bail!("{what}:{}: not a finite number: {l:?}", k + 1);
             }
@@ -84,31 +92,59 @@ pub struct Summary {
     pub pooled_decelerations: EventCounts,
 }
 
-/// Scores every `*.fhr` in `signals` that has a reference in `reference`.
-pub fn morphology(signals: &Path, reference: &Path, config: &Config) -> Result<(Vec<MorphologyFile>, Summary)> {
-    let files = list_files(signals, "fhr").with_context(|| format!("listing {}", signals.display()))?;
+/// Reads one analysis in the WMFB reference format (`NAME.txt`, `NAME_baseline.csv`), `None`
+/// when `dir` has none for `name`.
+fn read_reference(dir: &Path, name: &str) -> Result<Option<(ReferenceEvents, Vec<f32>)>> {
+    let ev_path = dir.join(format!("{name}.txt"));
+    let bl_path = dir.join(format!("{name}_baseline.csv"));
+    if !ev_path.exists() || !bl_path.exists() {
+        return Ok(None);
+    }
+    let ev_text = std::fs::read_to_string(&ev_path)
+        .with_context(|| format!("reading {}", ev_path.display()))?;
+    let ev = parse_reference_events(&ev_text, &ev_path.display().to_string())?;
+    let bl_text = std::fs::read_to_string(&bl_path)
+        .with_context(|| format!("reading {}", bl_path.display()))?;
+    let bl = parse_baseline(&bl_text, &bl_path.display().to_string())?;
+    Ok(Some((ev, bl)))
+}
+
+/// Scores every `*.fhr` in `signals` that has a reference in `reference`: our analysis, or with
+/// `method` another analysis stored in the same format (to measure how two published methods
+/// agree with the same indices).
+pub fn morphology(
+    signals: &Path,
+    reference: &Path,
+    method: Option<&Path>,
+    config: &Config,
+) -> Result<(Vec<MorphologyFile>, Summary)> {
+    let files =
+        list_files(signals, "fhr").with_context(|| format!("listing {}", signals.display()))?;
     let mut out = Vec::new();
     for path in files {
         let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
-        let ev_path = reference.join(format!("{name}.txt"));
-        let bl_path = reference.join(format!("{name}_baseline.csv"));
-        if !ev_path.exists() || !bl_path.exists() {
-            continue;
-        }
-        let ev_text = std::fs::read_to_string(&ev_path).with_context(|| format!("reading {}", ev_path.display()))?;
-        let ev = parse_reference_events(&ev_text, &ev_path.display().to_string())?;
-        let bl_text = std::fs::read_to_string(&bl_path).with_context(|| format!("reading {}", bl_path.display()))?;
-        let ref_bl = parse_baseline(&bl_text, &bl_path.display().to_string())?;
+        let Some((ev, ref_bl)) = read_reference(reference, &name)? else { continue };
         let trace = read_trace(&path, FetalChannel::Merged)?;
-        let mut analyzer = Analyzer::new(config.clone())?;
-        analyzer.push(&trace.samples);
-        let a = analyzer.analysis();
         let fhr: Vec<Option<f32>> = trace.samples.iter().map(|s| s.fhr).collect();
-        let accs: Vec<(f64, f64)> = a.accelerations.iter().map(|e| (e.start_s, e.end_s)).collect();
-        let decs: Vec<(f64, f64)> = a.decelerations.iter().map(|e| (e.start_s, e.end_s)).collect();
+        let (baseline, accs, decs) = match method {
+            Some(dir) => {
+                let Some((ev, bl)) = read_reference(dir, &name)? else { continue };
+                (bl.into_iter().map(Some).collect(), ev.accelerations, ev.decelerations)
+            }
+            None => {
+                let mut analyzer = Analyzer::new(config.clone())?;
+                analyzer.push(&trace.samples);
+                let a = analyzer.analysis();
+                let accs: Vec<(f64, f64)> =
+                    a.accelerations.iter().map(|e| (e.start_s, e.end_s)).collect();
+                let decs: Vec<(f64, f64)> =
+                    a.decelerations.iter().map(|e| (e.start_s, e.end_s)).collect();
+                (a.baseline_bpm, accs, decs)
+            }
+        };
         out.push(MorphologyFile {
             file: name,
-            baseline: baseline_agreement(&fhr, &ref_bl, &a.baseline_bpm),
+            baseline: baseline_agreement(&fhr, &ref_bl, &baseline),
             accelerations: match_events(&ev.accelerations, &accs, &fhr),
             decelerations: match_events(&ev.decelerations, &decs, &fhr),
         });
@@ -145,10 +181,17 @@ fn pct(v: Option<f64>) -> String {
 }
 
 pub fn print_morphology(files: &[MorphologyFile], s: &Summary) {
-    println!("{:<10} {:>7} {:>7} {:>7} | {:>5} {:>5} {:>5} | {:>5} {:>5} {:>5}", "file", "MADI%", "RMSD", ">15%", "accSe", "accPP", "accF1", "decSe", "decPP", "decF1");
+    println!(
+        "{:<10} {:>7} {:>7} {:>7} | {:>5} {:>5} {:>5} | {:>5} {:>5} {:>5}",
+        "file", "MADI%", "RMSD", ">15%", "accSe", "accPP", "accF1", "decSe", "decPP", "decF1"
+    );
     for f in files {
         let (m, r, o) = f.baseline.map_or(("-".into(), "-".into(), "-".into()), |b| {
-            (format!("{:.2}", b.madi_pct), format!("{:.2}", b.rmsd_bpm), format!("{:.2}", b.over_15_bpm_pct))
+            (
+                format!("{:.2}", b.madi_pct),
+                format!("{:.2}", b.rmsd_bpm),
+                format!("{:.2}", b.over_15_bpm_pct),
+            )
         });
         println!(
             "{:<10} {:>7} {:>7} {:>7} | {:>5} {:>5} {:>5} | {:>5} {:>5} {:>5}",
@@ -192,7 +235,10 @@ pub fn print_morphology(files: &[MorphologyFile], s: &Summary) {
         pct(d.ppv()),
         pct(d.f1())
     );
-    println!("{} files; pooled events: acc {}/{}/{} dec {}/{}/{} (matched/reference/detected)", s.files, a.matched, a.reference, a.detected, d.matched, d.reference, d.detected);
+    println!(
+        "{} files; pooled events: acc {}/{}/{} dec {}/{}/{} (matched/reference/detected)",
+        s.files, a.matched, a.reference, a.detected, d.matched, d.reference, d.detected
+    );
 }
 
 /// One expert-annotated recording of the false-signal dataset.
@@ -235,8 +281,10 @@ impl Annotation {
 }
 
 pub fn read_annotations(path: &Path) -> Result<Vec<Annotation>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: not a list of false-signal annotations", path.display()))
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a list of false-signal annotations", path.display()))
 }
 
 /// Finds `name` in `dir` or its immediate subdirectories.
@@ -245,7 +293,11 @@ pub fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
     if direct.is_file() {
         return Some(direct);
     }
-    std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok()).map(|e| e.path().join(name)).find(|p| p.is_file())
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join(name))
+        .find(|p| p.is_file())
 }
 
 #[derive(Debug, Serialize)]
@@ -259,8 +311,12 @@ pub struct FalseSignalReport {
 /// Scores false-signal detection of the full analyzer against the expert labels.
 pub fn false_signal(signals: &Path, labels: &Path, config: &Config) -> Result<FalseSignalReport> {
     let ann = read_annotations(labels)?;
-    let mut report =
-        FalseSignalReport { per_recording: Vec::new(), per_dataset: BTreeMap::new(), total: Confusion::default(), recordings: 0 };
+    let mut report = FalseSignalReport {
+        per_recording: Vec::new(),
+        per_dataset: BTreeMap::new(),
+        total: Confusion::default(),
+        recordings: 0,
+    };
     for a in &ann {
         let Some(path) = find_file(signals, &a.filename) else { continue };
         let trace = read_trace(&path, FetalChannel::Merged)?;
@@ -276,7 +332,12 @@ pub fn false_signal(signals: &Path, labels: &Path, config: &Config) -> Result<Fa
         report.recordings += 1;
     }
     if report.recordings == 0 {
-        bail!("none of the {} annotated recordings of {} is in {}", ann.len(), labels.display(), signals.display());
+        bail!(
+            "none of the {} annotated recordings of {} is in {}",
+            ann.len(),
+            labels.display(),
+            signals.display()
+        );
     }
     Ok(report)
 }

@@ -48,7 +48,8 @@ pub fn from_recording(rec: &Recording, channel: FetalChannel) -> Trace {
 }
 
 fn read_json_lines(path: &Path, channel: FetalChannel) -> Result<Trace> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut samples: Vec<Sample> = Vec::new();
     let mut first_t: Option<i64> = None;
     for (k, line) in text.lines().enumerate() {
@@ -56,12 +57,18 @@ fn read_json_lines(path: &Path, channel: FetalChannel) -> Result<Trace> {
         if line.is_empty() {
             continue;
         }
-        let js: JsonSample =
-            serde_json::from_str(line).with_context(|| format!("{}:{}: not a ctg-sim JSON sample", path.display(), k + 1))?;
+        let js: JsonSample = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: not a ctg-sim JSON sample", path.display(), k + 1))?;
         let t0 = *first_t.get_or_insert(js.t_ms);
         let offset = js.t_ms - t0;
         if offset < 0 || offset % 250 != 0 {
-            bail!("{}:{}: t_ms {} is not on the 250 ms grid after {}", path.display(), k + 1, js.t_ms, t0);
+            bail!(
+                "{}:{}: t_ms {} is not on the 250 ms grid after {}",
+                path.display(),
+                k + 1,
+                js.t_ms,
+                t0
+            );
         }
         let index = (offset / 250) as usize;
         if index < samples.len() {

@@ -24,7 +24,11 @@ use ctg_analysis::{Analysis, Analyzer, Config, FetalChannel, Figo};
 use serde::Serialize;
 
 #[derive(Parser, Debug)]
-#[command(name = "ctg-analyze", version, about = "Automatic CTG analysis: baseline, events, contractions, false signal, FIGO/NICHD/JSOG")]
+#[command(
+    name = "ctg-analyze",
+    version,
+    about = "Automatic CTG analysis: baseline, events, contractions, false signal, FIGO/NICHD/JSOG"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
@@ -104,6 +108,9 @@ enum EvalCommand {
         signals: PathBuf,
         #[arg(long)]
         reference: PathBuf,
+        /// Score the analyses in this directory (same format as the reference) instead of ours.
+        #[arg(long)]
+        method: Option<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -138,6 +145,9 @@ enum TrainCommand {
         /// After reporting validation figures, retrain the shipped model on train + validation.
         #[arg(long)]
         final_on_all: bool,
+        /// Also report recording-level cross-validated figures over the training recordings.
+        #[arg(long)]
+        cv: bool,
         #[arg(long, default_value_t = 4)]
         folds: usize,
         #[arg(long, default_value_t = 2)]
@@ -155,8 +165,10 @@ fn load_config(path: Option<&Path>) -> Result<Config> {
     let config = match path {
         None => Config::default(),
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            toml::from_str(&text).with_context(|| format!("{}: invalid configuration", p.display()))?
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            toml::from_str(&text)
+                .with_context(|| format!("{}: invalid configuration", p.display()))?
         }
     };
     config.validate().context("invalid configuration")?;
@@ -193,7 +205,8 @@ fn analyse(path: &Path, common: &Common) -> Result<(input::Trace, Analysis)> {
 }
 
 fn print_summary(name: &str, a: &Analysis) {
-    let valid = a.minutes.iter().map(|m| f64::from(m.valid_fraction)).sum::<f64>() / a.minutes.len().max(1) as f64;
+    let valid = a.minutes.iter().map(|m| f64::from(m.valid_fraction)).sum::<f64>()
+        / a.minutes.len().max(1) as f64;
     println!("{name}: {:.1} min, {:.0} % usable FHR", a.samples as f64 / 240.0, 100.0 * valid);
     println!(
         "  {} accelerations, {} decelerations, {} contractions, {} false-signal periods",
@@ -217,7 +230,12 @@ fn print_summary(name: &str, a: &Analysis) {
             )
         };
         let reasons: Vec<String> = w.reasons.iter().map(|r| format!("{r:?}")).collect();
-        println!("  {:>5.1}-{:>5.1} min  {cls}  [{}]", w.start_s / 60.0, w.end_s / 60.0, reasons.join(", "));
+        println!(
+            "  {:>5.1}-{:>5.1} min  {cls}  [{}]",
+            w.start_s / 60.0,
+            w.end_s / 60.0,
+            reasons.join(", ")
+        );
     }
 }
 
@@ -236,7 +254,11 @@ fn main() -> Result<()> {
                     samples: a.samples,
                     duration_s: a.samples as f64 / f64::from(a.sample_rate_hz),
                     final_until_s: a.final_until_s,
-                    baseline_bpm: a.baseline_bpm.iter().map(|v| v.map(|x| (f64::from(x) * 100.0).round() / 100.0)).collect(),
+                    baseline_bpm: a
+                        .baseline_bpm
+                        .iter()
+                        .map(|v| v.map(|x| (f64::from(x) * 100.0).round() / 100.0))
+                        .collect(),
                     accelerations: &a.accelerations,
                     decelerations: &a.decelerations,
                     contractions: &a.contractions,
@@ -249,11 +271,23 @@ fn main() -> Result<()> {
                 print_summary(&trace.name, &a);
             }
         }
-        Some(Command::Eval(EvalCommand::Morphology { signals, reference, json, config })) => {
+        Some(Command::Eval(EvalCommand::Morphology {
+            signals,
+            reference,
+            method,
+            json,
+            config,
+        })) => {
             let config = load_config(config.as_deref())?;
-            let (files, summary) = eval::morphology(&signals, &reference, &config)?;
+            let (files, summary) =
+                eval::morphology(&signals, &reference, method.as_deref(), &config)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "files": files, "summary": summary }))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "files": files, "summary": summary })
+                    )?
+                );
             } else {
                 eval::print_morphology(&files, &summary);
             }
@@ -279,14 +313,25 @@ fn main() -> Result<()> {
             labels,
             out,
             final_on_all,
+            cv,
             folds,
             stride,
             trees,
             depth,
             learning_rate,
         })) => {
-            let params = TrainParams { trees, max_depth: depth, learning_rate, ..TrainParams::default() };
-            train::run(&train::TrainArgs { signals, labels, out, final_on_all, folds, params, stride })?;
+            let params =
+                TrainParams { trees, max_depth: depth, learning_rate, ..TrainParams::default() };
+            train::run(&train::TrainArgs {
+                signals,
+                labels,
+                out,
+                final_on_all,
+                folds,
+                params,
+                stride,
+                cv,
+            })?;
         }
     }
     Ok(())

@@ -9,12 +9,21 @@ fn ms(s: f64) -> i64 {
 }
 
 /// Renders `[start_s, end_s)` of a trace and its analysis to PNG bytes.
-pub fn render(title: &str, samples: &[Sample], a: &Analysis, start_s: f64, end_s: f64) -> Result<Vec<u8>> {
+pub fn render(
+    title: &str,
+    samples: &[Sample],
+    a: &Analysis,
+    start_s: f64,
+    end_s: f64,
+) -> Result<Vec<u8>> {
     let n = samples.len();
     let i0 = ((start_s * 4.0) as usize).min(n);
     let i1 = ((end_s * 4.0).ceil() as usize).min(n);
     if i1 <= i0 {
-        bail!("nothing to plot between {start_s} s and {end_s} s (the trace lasts {} s)", n as f64 / 4.0);
+        bail!(
+            "nothing to plot between {start_s} s and {end_s} s (the trace lasts {} s)",
+            n as f64 / 4.0
+        );
     }
     let t0 = ms(i0 as f64 / 4.0);
     let in_range = |s: f64, e: f64| e > i0 as f64 / 4.0 && s < i1 as f64 / 4.0;
@@ -49,11 +58,17 @@ pub fn render(title: &str, samples: &[Sample], a: &Analysis, start_s: f64, end_s
     let toco: Vec<Option<f32>> = samples[i0..i1].iter().map(|s| s.toco).collect();
     p = p
         .trace(Panel::Fhr, Series::at_4hz(t0, fhr), Stroke::new(Rgba::TRACE, 1.1))
-        .trace(Panel::Fhr, Series::at_4hz(t0, a.baseline_bpm[i0..i1].to_vec()), Stroke::new(Rgba::BLUE, 2.0))
+        .trace(
+            Panel::Fhr,
+            Series::at_4hz(t0, a.baseline_bpm[i0..i1].to_vec()),
+            Stroke::new(Rgba::BLUE, 2.0),
+        )
         .trace(Panel::Toco, Series::at_4hz(t0, toco), Stroke::new(Rgba::TRACE, 1.1));
     for w in a.windows.iter().filter(|w| in_range(w.start_s, w.end_s)) {
         let text = match (w.figo, w.nichd, w.jsog_level) {
-            (Figo::CannotAssess, _, _) => format!("cannot assess ({:.0}% signal)", 100.0 * w.valid_fraction),
+            (Figo::CannotAssess, _, _) => {
+                format!("cannot assess ({:.0}% signal)", 100.0 * w.valid_fraction)
+            }
             (f, n, j) => format!(
                 "FIGO {} NICHD {} JSOG {}{}",
                 match f {

@@ -10,8 +10,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use ctg_analysis::false_signal::Models;
-use ctg_analysis::false_signal::training::{Rows, flags, l1_names, l2_names, level1_rows, level2_rows};
+use ctg_analysis::false_signal::training::{
+    Rows, flags, l1_names, l2_names, level1_rows, level2_rows,
+};
+use ctg_analysis::false_signal::{CHUNK, Models, THRESHOLD};
 use ctg_analysis::gbt::{Dataset, Model, TrainParams, train};
 use ctg_analysis::metrics::{Confusion, score_false_signal};
 use ctg_analysis::{FetalChannel, Sample};
@@ -28,6 +30,9 @@ pub struct TrainArgs {
     pub params: TrainParams,
     /// Use every n-th labelled chunk for training.
     pub stride: usize,
+    /// Also score the whole stack by recording-level cross-validation over the training
+    /// recordings (each fold judged by models that never saw it), at several thresholds.
+    pub cv: bool,
 }
 
 struct Rec {
@@ -60,7 +65,12 @@ fn chunk_labels(samples: &[Sample], labels: &[Option<bool>]) -> Vec<(bool, f32)>
         .collect()
 }
 
-fn dataset(recs: &[&Rec], rows: &dyn Fn(&Rec) -> &Rows, n_features: usize, stride: usize) -> Dataset {
+fn dataset(
+    recs: &[&Rec],
+    rows: &dyn Fn(&Rec) -> &Rows,
+    n_features: usize,
+    stride: usize,
+) -> Dataset {
     let mut d = Dataset::new(n_features);
     let mut k = 0usize;
     for r in recs {
@@ -70,7 +80,7 @@ fn dataset(recs: &[&Rec], rows: &dyn Fn(&Rec) -> &Rows, n_features: usize, strid
                 continue;
             }
             if let Some(x) = rows.row(c) {
-                if k % stride == 0 {
+                if k.is_multiple_of(stride) {
                     d.push(x, label, w);
                 }
                 k += 1;
@@ -90,7 +100,12 @@ fn predict(model: &Model, rows: &Rows) -> Vec<f32> {
 fn out_of_fold(recs: &[&Rec], args: &TrainArgs, n1: &[&str]) -> Vec<Vec<f32>> {
     let mut p1 = vec![Vec::new(); recs.len()];
     for fold in 0..args.folds {
-        let train_set: Vec<&Rec> = recs.iter().enumerate().filter(|(i, _)| i % args.folds != fold).map(|(_, r)| *r).collect();
+        let train_set: Vec<&Rec> = recs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % args.folds != fold)
+            .map(|(_, r)| *r)
+            .collect();
         let d = dataset(&train_set, &|r: &Rec| &r.l1, n1.len(), args.stride);
         eprintln!("  fold {}/{}: {} rows", fold + 1, args.folds, d.rows());
         let m = train(&d, n1, &args.params);
@@ -109,7 +124,8 @@ fn train_stack(recs: &[&Rec], args: &TrainArgs) -> (Model, Model) {
     let n2 = l2_names();
     eprintln!("level 1 out of fold over {} recordings", recs.len());
     let oof = out_of_fold(recs, args, &n1);
-    let l2_rows: Vec<Rows> = recs.iter().zip(&oof).map(|(r, p)| level2_rows(&r.samples, &r.l1, p)).collect();
+    let l2_rows: Vec<Rows> =
+        recs.iter().zip(&oof).map(|(r, p)| level2_rows(&r.samples, &r.l1, p)).collect();
     eprintln!("level 1 on all");
     let d1 = dataset(recs, &|r: &Rec| &r.l1, n1.len(), args.stride);
     let l1 = train(&d1, &n1, &args.params);
@@ -121,7 +137,7 @@ fn train_stack(recs: &[&Rec], args: &TrainArgs) -> (Model, Model) {
             if w > 0.0
                 && let Some(x) = rows.row(c)
             {
-                if k % args.stride == 0 {
+                if k.is_multiple_of(args.stride) {
                     d2.push(x, label, w);
                 }
                 k += 1;
@@ -133,16 +149,74 @@ fn train_stack(recs: &[&Rec], args: &TrainArgs) -> (Model, Model) {
 }
 
 fn score(recs: &[&Rec], l1: &Model, l2: &Model) -> Confusion {
-    let mut total = Confusion::default();
+    score_at(recs, l1, l2, &[THRESHOLD])[0]
+}
+
+/// Thresholds reported by the cross-validation (the shipped one is `THRESHOLD`).
+const CV_THRESHOLDS: [f32; 7] = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+
+/// Confusion of the stack's per-sample answers at each threshold.
+fn score_at(recs: &[&Rec], l1: &Model, l2: &Model, thresholds: &[f32]) -> Vec<Confusion> {
+    let mut totals = vec![Confusion::default(); thresholds.len()];
     for r in recs {
         let p1 = predict(l1, &r.l1);
         let rows2 = level2_rows(&r.samples, &r.l1, &p1);
         let p2 = predict(l2, &rows2);
-        let f = flags(&r.samples, &p2);
         let present: Vec<bool> = r.samples.iter().map(|s| s.fhr.is_some()).collect();
-        total.add(&score_false_signal(&f, &present, &r.labels));
+        for (t, total) in thresholds.iter().zip(&mut totals) {
+            let f: Vec<bool> = if *t == THRESHOLD {
+                flags(&r.samples, &p2)
+            } else {
+                present
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &p)| p && p2.get(i / CHUNK).is_some_and(|&v| v >= *t))
+                    .collect()
+            };
+            total.add(&score_false_signal(&f, &present, &r.labels));
+        }
     }
-    total
+    totals
+}
+
+/// Recording-level K-fold cross-validation of the whole stack over `recs`.
+fn cross_validate(recs: &[&Rec], args: &TrainArgs) -> Vec<Confusion> {
+    let mut totals = vec![Confusion::default(); CV_THRESHOLDS.len()];
+    let mut worst = Vec::new();
+    for fold in 0..args.folds {
+        eprintln!("cross-validation fold {}/{}", fold + 1, args.folds);
+        // Offset by one so that these folds differ from the out-of-fold split inside the stack.
+        let inside: Vec<&Rec> = recs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (i + 1) % args.folds != fold)
+            .map(|(_, r)| *r)
+            .collect();
+        let held: Vec<&Rec> = recs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (i + 1) % args.folds == fold)
+            .map(|(_, r)| *r)
+            .collect();
+        let (l1, l2) = train_stack(&inside, args);
+        for (total, c) in totals.iter_mut().zip(score_at(&held, &l1, &l2, &CV_THRESHOLDS)) {
+            total.add(&c);
+        }
+        for r in &held {
+            worst.push((r.name.clone(), score(&[r], &l1, &l2)));
+        }
+    }
+    // Where the errors are: what to look at when improving the features.
+    worst.sort_by_key(|(_, c)| std::cmp::Reverse(c.false_positive + c.false_negative));
+    eprintln!("cross-validation: recordings with the most errors");
+    for (name, c) in worst.iter().take(15) {
+        eprintln!("  {name}: {}", fmt(c));
+        eprintln!(
+            "    (TP {} FP {} FN {} TN {})",
+            c.true_positive, c.false_positive, c.false_negative, c.true_negative
+        );
+    }
+    totals
 }
 
 fn fmt(c: &Confusion) -> String {
@@ -164,14 +238,38 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         let stage2 = a.second_stage_s().map(|s| (s * 4.0).round() as usize);
         let l1 = level1_rows(&trace.samples, stage2);
         let chunk_labels = chunk_labels(&trace.samples, &labels);
-        recs.push(Rec { name: a.filename.clone(), val: a.dataset.ends_with("Val"), samples: trace.samples, labels, l1, chunk_labels });
+        recs.push(Rec {
+            name: a.filename.clone(),
+            val: a.dataset.ends_with("Val"),
+            samples: trace.samples,
+            labels,
+            l1,
+            chunk_labels,
+        });
     }
     let train_recs: Vec<&Rec> = recs.iter().filter(|r| !r.val).collect();
     let val_recs: Vec<&Rec> = recs.iter().filter(|r| r.val).collect();
     if train_recs.is_empty() {
-        bail!("no training recording of {} found in {}", args.labels.display(), args.signals.display());
+        bail!(
+            "no training recording of {} found in {}",
+            args.labels.display(),
+            args.signals.display()
+        );
     }
     eprintln!("{} training and {} validation recordings", train_recs.len(), val_recs.len());
+    let cv_note = if args.cv {
+        let cv = cross_validate(&train_recs, args);
+        for (t, c) in CV_THRESHOLDS.iter().zip(&cv) {
+            println!("train cross-validated ({} folds), threshold {t:.1}: {}", args.folds, fmt(c));
+        }
+        let at = CV_THRESHOLDS
+            .iter()
+            .position(|t| *t == THRESHOLD)
+            .map_or_else(|| "-".into(), |i| fmt(&cv[i]));
+        format!(" | train cross-validated {at}")
+    } else {
+        String::new()
+    };
     let (l1, l2) = train_stack(&train_recs, args);
     let train_score = score(&train_recs, &l1, &l2);
     println!("train (in sample):   {}", fmt(&train_score));
@@ -187,9 +285,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         (l1, l2, format!("{} training recordings", train_recs.len()))
     };
     let provenance = format!(
-        "ctg-analyze train false-signal --signals <fhrma-false-signal> --labels expertAnnotations.json{} \
+        "ctg-analyze train false-signal --signals <fhrma-false-signal> --labels expertAnnotations.json{}{} \
          (folds {}, stride {}, {} trees of depth {}, learning rate {}); trained on {}; train/validation split models: \
-         train {} | validation {}; first recording {}",
+         train {} | validation {}{}; first recording {}",
+        if args.cv { " --cv" } else { "" },
         if args.final_on_all { " --final-on-all" } else { "" },
         args.folds,
         args.stride,
@@ -199,6 +298,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         trained_on,
         fmt(&train_score),
         val_score.as_ref().map_or_else(|| "-".into(), fmt),
+        cv_note,
         recs.first().map_or("-", |r| r.name.as_str()),
     );
     let models = Models { provenance, l1, l2 };
