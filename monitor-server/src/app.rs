@@ -16,7 +16,7 @@ use crate::ingest::{BrokerEndpoint, IngestStats, IngestTasks};
 use crate::live::Hub;
 use crate::model::Millis;
 use crate::registry::Registry;
-use crate::store::{SqliteStore, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,10 @@ pub enum StartError {
     Listen { addr: SocketAddr, source: std::io::Error },
 }
 
+/// Runs of samples waiting for the analysis thread at most (a few seconds of 1,000 beds); past
+/// that the analysis sees gaps rather than slowing the ingest.
+const ANALYSIS_QUEUE: usize = 8192;
+
 /// State shared by ingest, live feed and API.
 #[derive(Debug)]
 pub struct Core {
@@ -44,6 +48,8 @@ pub struct Core {
     pub epoch: watch::Sender<u64>,
     pub logins: Mutex<LoginThrottle>,
     pub ingest_stats: IngestStats,
+    /// Live CTG analysis and alarms (fed by the ingest, run on its own thread).
+    pub analysis: crate::analysis::LiveAnalysis,
     /// Verified against when a username is unknown, so timing does not reveal which exist.
     pub dummy_hash: String,
     /// Cancelled when the server shuts down; long-lived tasks (viewers) end on it.
@@ -76,6 +82,7 @@ impl Core {
             epoch: watch::channel(0).0,
             logins: Mutex::new(LoginThrottle::default()),
             ingest_stats: IngestStats::default(),
+            analysis: crate::analysis::LiveAnalysis::new(ANALYSIS_QUEUE),
             dummy_hash,
             shutdown: CancellationToken::new(),
         }))
@@ -122,6 +129,7 @@ pub struct App {
     pub broker_url: String,
     pub embedded_broker: Option<EmbeddedBroker>,
     ingest: IngestTasks,
+    analysis: Option<std::thread::JoinHandle<()>>,
     shutdown: CancellationToken,
 }
 
@@ -130,7 +138,7 @@ impl App {
     /// ingest and binds the HTTP listener.
     pub async fn start(config: Config) -> Result<Self, StartError> {
         config.validate()?;
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.sqlite_path()).await?);
+        let store: Arc<dyn Store> = crate::store::open(&config).await?;
         let listener = TcpListener::bind(config.http.listen)
             .await
             .map_err(|source| StartError::Listen { addr: config.http.listen, source })?;
@@ -171,7 +179,8 @@ impl App {
         let shutdown = core.shutdown.clone();
         let ingest = crate::ingest::start(core.clone(), endpoint, shutdown.clone());
         spawn_housekeeping(core.clone(), shutdown.clone());
-        Ok(Self { core, listener, broker_url, embedded_broker, ingest, shutdown })
+        let analysis = crate::analysis::start(core.clone());
+        Ok(Self { core, listener, broker_url, embedded_broker, ingest, analysis, shutdown })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -195,6 +204,10 @@ impl App {
         .await;
         token.cancel();
         self.ingest.join().await;
+        if let Some(analysis) = self.analysis {
+            // The thread notices the shutdown within a quarter of a second.
+            let _ = tokio::task::spawn_blocking(move || analysis.join()).await;
+        }
         tracing::info!("monitor server stopped");
         result
     }

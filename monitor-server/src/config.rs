@@ -143,16 +143,42 @@ impl Default for IngestConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
-    /// `sqlite` (embedded, the default). `timescaledb` arrives with its own issue.
+    /// `sqlite` (embedded, the default) or `timescaledb` (needs `database_url`). A
+    /// `database_url` selects the backend by itself.
     pub backend: String,
     /// SQLite file; default `<data_dir>/monitor.sqlite`.
     pub sqlite_path: Option<PathBuf>,
+    /// `postgres://…` (TimescaleDB), or `sqlite://PATH` / a file path (embedded). The
+    /// `DATABASE_URL` environment variable overrides it.
+    pub database_url: Option<String>,
+    /// TimescaleDB: raw samples and device events older than this many days are dropped
+    /// (whole chunks); unset = kept for ever.
+    pub retention_days: Option<u32>,
+    /// TimescaleDB: per-minute rollups older than this many days are dropped; unset = kept.
+    pub rollup_retention_days: Option<u32>,
+    /// TimescaleDB: connections in the pool.
+    pub max_connections: u32,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { backend: "sqlite".into(), sqlite_path: None }
+        Self {
+            backend: "sqlite".into(),
+            sqlite_path: None,
+            database_url: None,
+            retention_days: None,
+            rollup_retention_days: None,
+            max_connections: 8,
+        }
     }
+}
+
+/// Where the data lives, resolved from `storage.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageTarget {
+    Sqlite(PathBuf),
+    /// A `postgres://` URL (holds a password: never log it).
+    Postgres(String),
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -277,14 +303,38 @@ impl Config {
         if self.ingest.queue_blocks < 16 {
             return Err(invalid("ingest.queue_blocks", "must be at least 16"));
         }
-        if self.storage.backend != "sqlite" {
-            return Err(invalid(
-                "storage.backend",
-                format!(
-                    "{:?} is not available in this build (only \"sqlite\")",
-                    self.storage.backend
-                ),
-            ));
+        match self.storage.backend.as_str() {
+            "sqlite" => {}
+            "timescaledb" => {
+                if !matches!(self.storage_target(), StorageTarget::Postgres(_)) {
+                    return Err(invalid(
+                        "storage.database_url",
+                        "backend \"timescaledb\" needs a postgres://… URL (or DATABASE_URL)",
+                    ));
+                }
+            }
+            other => {
+                return Err(invalid(
+                    "storage.backend",
+                    format!("{other:?}: must be \"sqlite\" or \"timescaledb\""),
+                ));
+            }
+        }
+        if let Some(url) = &self.storage.database_url
+            && url.trim().is_empty()
+        {
+            return Err(invalid("storage.database_url", "is empty"));
+        }
+        for (key, days) in [
+            ("storage.retention_days", self.storage.retention_days),
+            ("storage.rollup_retention_days", self.storage.rollup_retention_days),
+        ] {
+            if days == Some(0) {
+                return Err(invalid(key, "must be at least 1 day (leave it unset to keep data)"));
+            }
+        }
+        if !(2..=200).contains(&self.storage.max_connections) {
+            return Err(invalid("storage.max_connections", "must be 2-200"));
         }
         if self.live.viewer_queue < 16 {
             return Err(invalid("live.viewer_queue", "must be at least 16"));
@@ -323,6 +373,22 @@ impl Config {
     /// The SQLite file this configuration uses.
     pub fn sqlite_path(&self) -> PathBuf {
         self.storage.sqlite_path.clone().unwrap_or_else(|| self.data_dir.join("monitor.sqlite"))
+    }
+
+    /// The store this configuration selects: `storage.database_url` when set (`postgres://` or
+    /// `postgresql://` for TimescaleDB, `sqlite://PATH` or a plain path for SQLite), otherwise
+    /// the SQLite file.
+    pub fn storage_target(&self) -> StorageTarget {
+        match self.storage.database_url.as_deref().map(str::trim) {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                StorageTarget::Postgres(url.to_owned())
+            }
+            Some(url) if !url.is_empty() => {
+                let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"));
+                StorageTarget::Sqlite(PathBuf::from(path.unwrap_or(url)))
+            }
+            _ => StorageTarget::Sqlite(self.sqlite_path()),
+        }
     }
 }
 
@@ -379,6 +445,28 @@ mod tests {
 
         let c = Config::from_toml("[live]\nstale_after_ms = 9000\n", "t").unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("live.stale_after_ms"));
+    }
+
+    #[test]
+    fn database_url_selects_the_store() {
+        let mut c = Config::default();
+        assert_eq!(c.storage_target(), StorageTarget::Sqlite(PathBuf::from("data/monitor.sqlite")));
+        c.storage.database_url = Some("postgres://u:p@127.0.0.1:5432/ctg".into());
+        assert!(matches!(c.storage_target(), StorageTarget::Postgres(_)));
+        c.storage.database_url = Some("sqlite:///var/lib/ctg/m.sqlite".into());
+        assert_eq!(
+            c.storage_target(),
+            StorageTarget::Sqlite(PathBuf::from("/var/lib/ctg/m.sqlite"))
+        );
+        c.storage.database_url = Some("state/m.sqlite".into());
+        assert_eq!(c.storage_target(), StorageTarget::Sqlite(PathBuf::from("state/m.sqlite")));
+
+        let c = Config::from_toml("[storage]\nbackend = \"timescaledb\"\n", "t").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("storage.database_url"));
+        let c = Config::from_toml("[storage]\nbackend = \"oracle\"\n", "t").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("storage.backend"));
+        let c = Config::from_toml("[storage]\nretention_days = 0\n", "t").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("storage.retention_days"));
     }
 
     #[test]

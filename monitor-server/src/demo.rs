@@ -170,11 +170,21 @@ pub struct RunningDemo {
 impl RunningDemo {
     /// Starts everything and returns once the server accepts connections.
     pub async fn start(opts: DemoOptions) -> Result<Self, DemoError> {
+        Self::start_with_database(opts, None).await
+    }
+
+    /// Like [`RunningDemo::start`], storing in `database_url` (`postgres://…` = TimescaleDB)
+    /// instead of SQLite in the data directory.
+    pub async fn start_with_database(
+        opts: DemoOptions,
+        database_url: Option<String>,
+    ) -> Result<Self, DemoError> {
         if !(2..=MAX_BEDS).contains(&opts.beds) {
             return Err(DemoError::Beds);
         }
         let mut config = Config { data_dir: opts.data_dir.join("server"), ..Config::default() };
         config.http.listen = SocketAddr::from(([127, 0, 0, 1], opts.port));
+        config.storage.database_url = database_url;
         config.embedded_broker.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         let app = App::start(config).await?;
         let http_addr = app.local_addr().map_err(|e| DemoError::Setup(e.to_string()))?;

@@ -11,8 +11,9 @@
 //! it never reaches storage and never stops the loop. The watermark is published only after the
 //! transaction holding the samples has committed.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ctg_wire::{
@@ -21,6 +22,7 @@ use ctg_wire::{
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use serde::Serialize;
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -44,6 +46,125 @@ pub struct IngestStats {
     pub batch_failures: AtomicU64,
     pub acks_published: AtomicU64,
     pub connected: AtomicBool,
+    /// The last storage write failed: history is unavailable to viewers until one succeeds
+    /// (live monitoring is unaffected).
+    pub storage_down: AtomicBool,
+    /// Samples accepted and not yet stored (queued, or in the batch being written).
+    pub samples_held: AtomicU64,
+    /// Samples let go because the queue was full while storage was down.
+    pub samples_shed: AtomicU64,
+    /// Shed samples that came back from the gateways and were queued for storage.
+    pub samples_reclaimed: AtomicU64,
+    shed: Mutex<Shed>,
+}
+
+/// What the ingest let go while storage was down and its queue full, so that live monitoring
+/// keeps reading the broker instead of stalling behind the database.
+///
+/// The registry has seen these sequence numbers, so it would refuse them as duplicates when the
+/// gateways publish them again (they do: nothing was acknowledged, and a gateway republishes
+/// what stays unacknowledged). Samples in these ranges are therefore passed straight to storage
+/// when they come back. Counter increments of dropped work items wait here for the next batch,
+/// so the accounting stays exact. In memory only: after a restart the registry is rebuilt from
+/// what is stored and the ranges are simply missing.
+#[derive(Debug, Default)]
+struct Shed {
+    ranges: HashMap<i64, Vec<(u64, u64)>>,
+    deltas: HashMap<i64, StreamDelta>,
+}
+
+/// Adds `a..=b` to sorted, disjoint, non-adjacent ranges.
+fn ranges_add(v: &mut Vec<(u64, u64)>, a: u64, b: u64) {
+    let (mut a, mut b) = (a, b);
+    v.retain(|&(x, y)| {
+        let touches = x <= b.saturating_add(1) && a <= y.saturating_add(1);
+        if touches {
+            a = a.min(x);
+            b = b.max(y);
+        }
+        !touches
+    });
+    let at = v.partition_point(|&(x, _)| x < a);
+    v.insert(at, (a, b));
+}
+
+/// Removes and returns the parts of `v` inside `a..=b`.
+fn ranges_take(v: &mut Vec<(u64, u64)>, a: u64, b: u64) -> Vec<(u64, u64)> {
+    let mut taken = Vec::new();
+    let mut kept = Vec::with_capacity(v.len() + 1);
+    for &(x, y) in v.iter() {
+        if y < a || x > b {
+            kept.push((x, y));
+            continue;
+        }
+        taken.push((x.max(a), y.min(b)));
+        if x < a {
+            kept.push((x, a - 1));
+        }
+        if y > b {
+            kept.push((b + 1, y));
+        }
+    }
+    *v = kept;
+    taken
+}
+
+fn add_delta(into: &mut StreamDelta, d: &StreamDelta) {
+    into.duplicates_rejected += d.duplicates_rejected;
+    into.rejected_payloads += d.rejected_payloads;
+    into.last_arrival_ms = into.last_arrival_ms.max(d.last_arrival_ms);
+}
+
+impl IngestStats {
+    fn shed(&self) -> std::sync::MutexGuard<'_, Shed> {
+        // The data is plain ranges and counters: a panic elsewhere cannot leave it inconsistent.
+        self.shed.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Lets a work item go (queue full while storage is down); see [`Shed`].
+    fn shed_item(&self, item: WriteItem) {
+        let mut shed = self.shed();
+        match item {
+            WriteItem::Samples { key, samples, duplicates, arrived_ms } => {
+                let n = samples.len() as u64;
+                let ranges = shed.ranges.entry(key).or_default();
+                for s in &samples {
+                    ranges_add(ranges, s.seq, s.seq);
+                }
+                let d = shed.deltas.entry(key).or_default();
+                add_delta(
+                    d,
+                    &StreamDelta {
+                        duplicates_rejected: duplicates,
+                        rejected_payloads: 0,
+                        last_arrival_ms: arrived_ms,
+                    },
+                );
+                self.samples_held.fetch_sub(n, Ordering::Relaxed);
+                self.samples_shed.fetch_add(n, Ordering::Relaxed);
+            }
+            // Device events are published again by the gateway and stored idempotently.
+            WriteItem::Event { .. } => {}
+            WriteItem::Rejected { key } => {
+                shed.deltas.entry(key).or_default().rejected_payloads += 1
+            }
+        }
+    }
+
+    /// Takes the shed ranges of a stream inside `a..=b` (they are being stored now).
+    fn reclaim(&self, key: i64, a: u64, b: u64) -> Vec<(u64, u64)> {
+        let mut shed = self.shed();
+        let Some(v) = shed.ranges.get_mut(&key) else { return Vec::new() };
+        let taken = ranges_take(v, a, b);
+        if v.is_empty() {
+            shed.ranges.remove(&key);
+        }
+        taken
+    }
+
+    fn take_shed_deltas(&self) -> HashMap<i64, StreamDelta> {
+        std::mem::take(&mut self.shed().deltas)
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -56,6 +177,11 @@ pub struct IngestStatsView {
     pub batches_written: u64,
     pub batch_failures: u64,
     pub acks_published: u64,
+    /// False while the database cannot be written: viewers see a "history unavailable" banner.
+    pub storage_available: bool,
+    pub samples_held: u64,
+    pub samples_shed: u64,
+    pub samples_reclaimed: u64,
 }
 
 impl IngestStats {
@@ -70,6 +196,10 @@ impl IngestStats {
             batches_written: g(&self.batches_written),
             batch_failures: g(&self.batch_failures),
             acks_published: g(&self.acks_published),
+            storage_available: !self.storage_down.load(Ordering::Relaxed),
+            samples_held: g(&self.samples_held),
+            samples_shed: g(&self.samples_shed),
+            samples_reclaimed: g(&self.samples_reclaimed),
         }
     }
 }
@@ -270,7 +400,7 @@ async fn reject_on_stream(
         if r.reject(reason, Some(stream)) { r.stream_key(stream) } else { None }
     };
     if let Some(key) = key {
-        let _ = writer.send(WriteItem::Rejected { key }).await;
+        enqueue(core, writer, WriteItem::Rejected { key }, stream).await;
     }
 }
 
@@ -317,10 +447,23 @@ async fn handle_block(
         .await;
     }
     let Some(key) = stream_key(core, stream, now).await else { return };
+    // Parts shed while storage was down go straight to storage; the rest through the registry.
+    let reclaimed = core.ingest_stats.reclaim(key, block.first_seq, block.last_seq());
     let (accepted, assignment) = {
         let mut r = core.registry();
         r.heard_from(&stream.site, &stream.gateway, now);
-        let acc = r.accept_block(stream, &block, now);
+        let acc = if reclaimed.is_empty() {
+            r.accept_block(stream, &block, now)
+        } else {
+            let mut acc = crate::registry::Accepted::default();
+            for (a, b) in uncovered(block.first_seq, block.last_seq(), &reclaimed) {
+                let part = r.accept_block(stream, &sub_block(&block, a, b), now);
+                acc.samples.extend(part.samples);
+                acc.duplicates += part.duplicates;
+                acc.advanced_head |= part.advanced_head;
+            }
+            acc
+        };
         // Stamp with the binding that covers these samples right now; samples of an ended
         // binding are stored but never shown under whoever holds the bed now.
         let assignment = acc.samples.iter().find_map(|s| r.assignment_for_sample(stream, s.seq));
@@ -343,25 +486,104 @@ async fn handle_block(
                 stream: &stream_text,
                 arrived_ms: now,
                 backfill: block.backlog || !accepted.advanced_head,
-                samples: Columns::from_samples(shown),
+                samples: Columns::from_samples(shown.iter().copied()),
             };
             core.hub.publish(&a.bed, msg.to_shared());
+            // After the fan-out, and never waiting: analysis is off the latency path.
+            let ga_weeks = PatientStamp::of(a, now).ga_weeks;
+            let run: Vec<StoredSample> = shown.into_iter().copied().collect();
+            core.analysis.feed(&a.bed, a.admission_id, ga_weeks, binding, run);
         }
     }
-    if accepted.samples.is_empty() && accepted.duplicates == 0 {
+    let mut samples = accepted.samples;
+    if !reclaimed.is_empty() {
+        let before = samples.len();
+        for &(a, b) in &reclaimed {
+            let part = sub_block(&block, a, b);
+            samples.extend(part.iter_seq().enumerate().map(|(i, (seq, rx_ms, s))| StoredSample {
+                seq,
+                rx_ms,
+                device_ms: part.device_time_ms.map(|t| t + i as i64 * ctg_wire::SAMPLE_PERIOD_MS),
+                clock: part.clock,
+                arrived_ms: now,
+                backlog: part.backlog,
+                sample: *s,
+            }));
+        }
+        core.ingest_stats
+            .samples_reclaimed
+            .fetch_add((samples.len() - before) as u64, Ordering::Relaxed);
+        samples.sort_unstable_by_key(|s| s.seq);
+    }
+    if samples.is_empty() && accepted.duplicates == 0 {
         return;
     }
     let arrived_ms = accepted.advanced_head.then_some(now);
-    let item = WriteItem::Samples {
-        key,
-        samples: accepted.samples,
-        duplicates: accepted.duplicates,
-        arrived_ms,
+    let item = WriteItem::Samples { key, samples, duplicates: accepted.duplicates, arrived_ms };
+    enqueue(core, writer, item, stream).await;
+}
+
+/// Hands work to the storage writer. When the queue is full, waits (back-pressure onto the
+/// broker, which queues for us) while the database is up; lets the work go (see [`Shed`])
+/// while it is down, so that live monitoring never stalls behind an unreachable database.
+async fn enqueue(
+    core: &Core,
+    writer: &mpsc::Sender<WriteItem>,
+    item: WriteItem,
+    stream: &StreamId,
+) {
+    let stats = &core.ingest_stats;
+    let n = match &item {
+        WriteItem::Samples { samples, .. } => samples.len() as u64,
+        _ => 0,
     };
-    // Waits when storage falls behind: back-pressure onto the broker, which queues for us.
-    if writer.send(item).await.is_err() {
-        tracing::error!(%stream, "storage writer has stopped; samples not stored (the gateway keeps them)");
+    stats.samples_held.fetch_add(n, Ordering::Relaxed);
+    let item = match writer.try_send(item) {
+        Ok(()) => return,
+        Err(TrySendError::Closed(_)) => {
+            stats.samples_held.fetch_sub(n, Ordering::Relaxed);
+            tracing::error!(%stream, "storage writer has stopped; not stored (the gateway keeps it)");
+            return;
+        }
+        Err(TrySendError::Full(item)) => item,
+    };
+    if stats.storage_down.load(Ordering::Relaxed) {
+        stats.shed_item(item);
+        return;
     }
+    if writer.send(item).await.is_err() {
+        stats.samples_held.fetch_sub(n, Ordering::Relaxed);
+        tracing::error!(%stream, "storage writer has stopped; not stored (the gateway keeps it)");
+    }
+}
+
+/// The samples `a..=b` of a block, as a block of their own.
+fn sub_block(block: &SampleBlock, a: u64, b: u64) -> SampleBlock {
+    let (i, j) = ((a - block.first_seq) as usize, (b - block.first_seq) as usize);
+    SampleBlock {
+        first_seq: a,
+        rx_utc_ms: block.sample_time_ms(i),
+        device_time_ms: block.device_time_ms.map(|t| t + i as i64 * ctg_wire::SAMPLE_PERIOD_MS),
+        clock: block.clock,
+        backlog: block.backlog,
+        samples: block.samples[i..=j].to_vec(),
+    }
+}
+
+/// The parts of `a..=b` outside `taken` (sorted, disjoint, inside `a..=b`).
+fn uncovered(a: u64, b: u64, taken: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut next = a;
+    for &(x, y) in taken {
+        if x > next {
+            out.push((next, x - 1));
+        }
+        next = y + 1;
+    }
+    if next <= b {
+        out.push((next, b));
+    }
+    out
 }
 
 async fn handle_event(
@@ -434,9 +656,7 @@ async fn handle_event(
         };
         core.hub.publish(&a.bed, msg.to_shared());
     }
-    if writer.send(WriteItem::Event { key, event, arrived_ms: now }).await.is_err() {
-        tracing::error!(%stream, "storage writer has stopped; event not stored");
-    }
+    enqueue(core, writer, WriteItem::Event { key, event, arrived_ms: now }, stream).await;
 }
 
 fn describe(
@@ -539,9 +759,15 @@ async fn writer_loop(
                 Ok(None) | Err(_) => break,
             }
         }
+        // Counter increments of work let go while storage was down travel with this batch.
+        for (key, d) in core.ingest_stats.take_shed_deltas() {
+            add_delta(b.delta(key), &d);
+        }
         if write_with_retry(&core, &b.batch, rx.is_closed()).await.is_none() {
+            core.ingest_stats.samples_held.fetch_sub(b.samples as u64, Ordering::Relaxed);
             continue;
         }
+        core.ingest_stats.samples_held.fetch_sub(b.samples as u64, Ordering::Relaxed);
         let due = core.registry().commit(&b.runs, &b.dropped);
         for (stream, through) in due {
             publish_ack(&core, &client, &stream, through);
@@ -562,13 +788,27 @@ async fn write_with_retry(
         match core.store.write_batch(batch).await {
             Ok(o) => {
                 core.ingest_stats.batches_written.fetch_add(1, Ordering::Relaxed);
+                if core.ingest_stats.storage_down.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(
+                        shed = core.ingest_stats.samples_shed.load(Ordering::Relaxed),
+                        "storage is available again: writing what was held; history is back"
+                    );
+                }
                 return Some(o);
             }
             Err(e) => {
                 core.ingest_stats.batch_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(
+                if !core.ingest_stats.storage_down.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        "storage unavailable ({e}): live monitoring continues, history is \
+                         unavailable, samples are held (up to ingest.queue_blocks blocks, then \
+                         left in the gateways' outboxes) and written when the database returns"
+                    );
+                }
+                tracing::warn!(
                     attempt,
                     samples = batch.sample_count(),
+                    held = core.ingest_stats.samples_held.load(Ordering::Relaxed),
                     "storing a batch failed: {e}"
                 );
                 if closing && attempt >= 3 {
@@ -593,5 +833,35 @@ fn publish_ack(core: &Core, client: &AsyncClient, stream: &StreamId, through: u6
             core.ingest_stats.acks_published.fetch_add(1, Ordering::Relaxed);
         }
         Err(e) => tracing::warn!(%stream, through, "watermark not published yet: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ranges_add, ranges_take, uncovered};
+
+    #[test]
+    fn shed_ranges_merge_and_are_taken_back_exactly() {
+        let mut v = Vec::new();
+        for (a, b) in [(10, 12), (20, 20), (13, 15), (30, 40), (19, 19), (0, 0)] {
+            ranges_add(&mut v, a, b);
+        }
+        assert_eq!(v, vec![(0, 0), (10, 15), (19, 20), (30, 40)]);
+        // A replayed block 12..=33 gets back exactly the shed parts inside it.
+        assert_eq!(ranges_take(&mut v, 12, 33), vec![(12, 15), (19, 20), (30, 33)]);
+        assert_eq!(v, vec![(0, 0), (10, 11), (34, 40)]);
+        assert!(ranges_take(&mut v, 1, 9).is_empty());
+        assert_eq!(ranges_take(&mut v, 0, u64::MAX), vec![(0, 0), (10, 11), (34, 40)]);
+        assert!(v.is_empty());
+    }
+
+    #[test]
+    fn the_rest_of_a_block_goes_through_the_registry() {
+        assert_eq!(
+            uncovered(10, 40, &[(12, 15), (19, 20), (30, 40)]),
+            vec![(10, 11), (16, 18), (21, 29)]
+        );
+        assert_eq!(uncovered(10, 40, &[(10, 40)]), vec![]);
+        assert_eq!(uncovered(10, 40, &[]), vec![(10, 40)]);
     }
 }

@@ -8,7 +8,7 @@
 //! * [`api`]: the page, the JSON API and the WebSocket (`router`, `run`).
 //! * [`auth`]: staff accounts, argon2 password hashes, sessions, roles.
 //! * [`broker`]: the embedded MQTT broker of the all-in-one default.
-//! * [`analysis`]: where per-stream CTG analysis plugs in.
+//! * [`analysis`]: live CTG analysis per stream and the alarm engine.
 //! * [`demo`]: the one-command demo (`monitor-server demo`).
 //!
 //! Safety, by design: every trace message carries the patient identity the server bound its

@@ -296,6 +296,8 @@ pub enum ServerMsg<'a> {
     Heartbeat {
         now_ms: Millis,
         beds: Vec<BedPulse>,
+        /// False while the database is unreachable: live data flows, stored history does not.
+        history_available: bool,
     },
     /// The server cut this viewer off; the page reconnects.
     Reset {

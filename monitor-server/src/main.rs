@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 use monitor_server::api::handlers::{NewStaffRequest, create_staff_account, issue_login_code};
 use monitor_server::demo::{DemoOptions, RunningDemo};
 use monitor_server::model::Role;
-use monitor_server::store::{SqliteStore, Store};
+use monitor_server::store::Store;
 use monitor_server::{App, Config, Core};
 
 #[derive(Debug, Parser)]
@@ -61,6 +61,10 @@ enum Command {
         /// Only print the URL; do not open a browser.
         #[arg(long)]
         no_browser: bool,
+        /// Store in this database instead of SQLite: `postgres://…` for TimescaleDB (e.g. the
+        /// URL `cargo xtask db start` prints). DATABASE_URL works too.
+        #[arg(long)]
+        database_url: Option<String>,
     },
     /// Create a staff account.
     AddStaff {
@@ -89,10 +93,14 @@ enum Command {
 }
 
 fn load_config(path: Option<&PathBuf>) -> Result<Config> {
-    let c = match path {
+    let mut c = match path {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
+    // DATABASE_URL selects the store over the file (postgres://… = TimescaleDB).
+    if let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.trim().is_empty()) {
+        c.storage.database_url = Some(url);
+    }
     Ok(c)
 }
 
@@ -162,8 +170,7 @@ fn open_browser(url: &str) {
 /// Opens the store of a configuration for the account commands.
 async fn offline_core(config: Config) -> Result<std::sync::Arc<Core>> {
     config.validate()?;
-    let store: std::sync::Arc<dyn Store> =
-        std::sync::Arc::new(SqliteStore::open(&config.sqlite_path()).await?);
+    let store: std::sync::Arc<dyn Store> = monitor_server::store::open(&config).await?;
     Ok(Core::new(config, store).await?)
 }
 
@@ -188,13 +195,15 @@ async fn main() -> Result<()> {
             println!("monitor-server listening on http://{addr}/ (MQTT broker {})", app.broker_url);
             app.run(shutdown_signal()).await?;
         }
-        Command::Demo { beds, port, data_dir, no_browser } => {
+        Command::Demo { beds, port, data_dir, no_browser, database_url } => {
+            let database_url = database_url
+                .or_else(|| std::env::var("DATABASE_URL").ok().filter(|u| !u.trim().is_empty()));
             let mut opts = DemoOptions { beds, port, ..DemoOptions::default() };
             if let Some(d) = data_dir {
                 opts.data_dir = d;
             }
             let data_dir = opts.data_dir.clone();
-            let demo = RunningDemo::start(opts)
+            let demo = RunningDemo::start_with_database(opts, database_url)
                 .await
                 .with_context(|| format!("starting the demo (is port {port} free? try --port)"))?;
             println!();

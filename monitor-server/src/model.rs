@@ -302,6 +302,111 @@ pub struct AuditRecord {
     pub entry: AuditEntry,
 }
 
+/// What an alarm is about. Clinical kinds come from the CTG analysis; `SignalLoss` and
+/// `StaleStream` are technical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmKind {
+    Pathological,
+    ProlongedDeceleration,
+    Bradycardia,
+    Tachysystole,
+    MaternalHeartRate,
+    SignalLoss,
+    StaleStream,
+}
+
+impl AlarmKind {
+    pub const ALL: [AlarmKind; 7] = [
+        AlarmKind::Pathological,
+        AlarmKind::ProlongedDeceleration,
+        AlarmKind::Bradycardia,
+        AlarmKind::Tachysystole,
+        AlarmKind::MaternalHeartRate,
+        AlarmKind::SignalLoss,
+        AlarmKind::StaleStream,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlarmKind::Pathological => "pathological",
+            AlarmKind::ProlongedDeceleration => "prolonged_deceleration",
+            AlarmKind::Bradycardia => "bradycardia",
+            AlarmKind::Tachysystole => "tachysystole",
+            AlarmKind::MaternalHeartRate => "maternal_heart_rate",
+            AlarmKind::SignalLoss => "signal_loss",
+            AlarmKind::StaleStream => "stale_stream",
+        }
+    }
+}
+
+impl FromStr for AlarmKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        AlarmKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown alarm kind {s:?}"))
+    }
+}
+
+/// Alarm priority as on IEC 60601-1-8 monitors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmPriority {
+    Low,
+    Medium,
+    High,
+}
+
+impl AlarmPriority {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlarmPriority::Low => "low",
+            AlarmPriority::Medium => "medium",
+            AlarmPriority::High => "high",
+        }
+    }
+}
+
+impl FromStr for AlarmPriority {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "low" => Ok(Self::Low),
+            "medium" => Ok(Self::Medium),
+            "high" => Ok(Self::High),
+            other => Err(format!("unknown alarm priority {other:?}")),
+        }
+    }
+}
+
+/// An alarm as raised, stamped with the binding (and so the patient) like samples.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAlarm {
+    pub admission_id: i64,
+    pub binding_id: i64,
+    pub stream: StreamId,
+    pub kind: AlarmKind,
+    pub priority: AlarmPriority,
+    pub raised_ms: Millis,
+    /// Sequence number of the sample at which the condition was confirmed.
+    pub raised_seq: u64,
+    /// Short human-readable reason (e.g. "FHR 85 bpm for 3 min").
+    pub detail: String,
+}
+
+/// An alarm as stored: raised, then possibly acknowledged (who, when) and cleared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmRecord {
+    pub alarm_id: i64,
+    #[serde(flatten)]
+    pub alarm: NewAlarm,
+    pub acknowledged_ms: Option<Millis>,
+    pub acknowledged_by: Option<String>,
+    pub cleared_ms: Option<Millis>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

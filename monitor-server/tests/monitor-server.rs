@@ -1,9 +1,12 @@
 //! Integration tests of the monitor server (one test binary; modules under `monitor-server/`).
 //!
 //! Real parts: a real mosquitto (installed by `cargo xtask setup`) or the embedded broker, a
-//! real SQLite file per test, real HTTP and WebSocket connections on port 0, the real
+//! real SQLite file per test (and a fresh TimescaleDB database per test when TEST_DATABASE_URL is
+//! set), real HTTP and WebSocket connections on port 0, the real
 //! `device-gateway` with its simulator.
 
+#[path = "monitor-server/alarms.rs"]
+mod alarms;
 #[path = "monitor-server/api.rs"]
 mod api;
 #[path = "monitor-server/common.rs"]
@@ -14,5 +17,9 @@ mod e2e;
 mod ingest;
 #[path = "monitor-server/live.rs"]
 mod live;
+#[path = "monitor-server/outage.rs"]
+mod outage;
+#[path = "monitor-server/postgres.rs"]
+mod postgres;
 #[path = "monitor-server/store_suite.rs"]
 mod store_suite;

@@ -23,6 +23,7 @@
       gaWeeks: '妊娠週数', gaDays: '日', admit: '入院登録', cancel: 'キャンセル', admitTitle: (bed) => `ベッド ${bed} に入院登録`,
       connLive: 'ライブ', connLost: '接続断 — 表示は最新ではありません', connConnecting: '接続中…',
       bannerLost: '⚠ サーバーとの接続が切れました。表示中の波形は最新ではありません。再接続しています…',
+      bannerHistory: '⚠ データベースに接続できません。ライブ波形は表示中ですが、過去の履歴は一時的に表示できません。データは保持され、復旧後に保存されます。',
       stale: 'データ停止', noData: 'データなし', offline: 'ゲートウェイ オフライン', empty: '空床', noDevice: '装置未割り当て',
       ga: (w, d) => `${w}週${d}日`, age: (s) => `${s}秒前`, sig: ['信号 —', '信号なし', '信号 不良', '信号 良'],
       notAnalysed: '解析: 未実施', history: (t) => `履歴表示中 ${t} まで`, liveMode: 'ライブ表示', beds: 'ベッド',
@@ -31,6 +32,16 @@
       gateway: 'GW', online: 'オンライン', unit: 'bpm', toco: 'TOCO', mhr: 'MHR', openDetail: '詳細を開く', events: {
         signal_loss: '信号消失', cable_silence: '通信途絶', paper_out: '用紙切れ', link: 'リンク', annotation: '注記', samples_dropped: 'データ破棄', mode_change: 'モード変更',
       },
+      alarmKinds: {
+        pathological: '異常波形', prolonged_deceleration: '遷延一過性徐脈', bradycardia: '徐脈', tachysystole: '過強陣痛（頻収縮）',
+        maternal_heart_rate: '母体心拍の混入疑い', signal_loss: '信号消失', stale_stream: 'データ停止',
+      },
+      prio: { high: '高', medium: '中', low: '低' }, ack: '確認', acked: (who) => `確認済 (${who})`, alarmsLabel: 'アラーム',
+      ackFailed: '確認できませんでした', noAlarms: 'アラームなし',
+      jsog: (l) => `レベル${l} ${['', '正常波形', '亜正常波形', '異常波形(軽度)', '異常波形(中等度)', '異常波形(高度)'][l] || ''}`,
+      provisional: '(暫定)', figo: { normal: '正常', suspicious: '疑い', pathological: '病的', cannot_assess: '判定不能' },
+      pending: '解析中: 判定待ち', cannotAssess: '判定不能 (信号不足)', baseline: '基線', variability: '変動',
+      varClass: { absent: '消失', minimal: '減少', moderate: '正常', marked: '増加' }, validShare: '有効',
     },
     en: {
       title: 'CTG Central Monitor', paperSpeed: 'Paper speed', soundOn: 'Enable alarm sound', soundIsOn: 'Alarm sound on',
@@ -44,6 +55,7 @@
       gaWeeks: 'Gestation weeks', gaDays: 'days', admit: 'Admit', cancel: 'Cancel', admitTitle: (bed) => `Admit to bed ${bed}`,
       connLive: 'Live', connLost: 'Connection lost — display is NOT current', connConnecting: 'Connecting…',
       bannerLost: '⚠ Connection to the server lost. Traces on screen are NOT current. Reconnecting…',
+      bannerHistory: '⚠ Database unreachable: live traces continue, but stored history is temporarily unavailable. Data is held and saved when it returns.',
       stale: 'NO DATA', noData: 'No data yet', offline: 'GATEWAY OFFLINE', empty: 'Empty bed', noDevice: 'No device bound',
       ga: (w, d) => `${w}w${d}d`, age: (s) => `${s} s ago`, sig: ['Signal —', 'No signal', 'Signal poor', 'Signal good'],
       notAnalysed: 'Analysis: not run', history: (t) => `History up to ${t}`, liveMode: 'Live', beds: 'beds',
@@ -52,6 +64,16 @@
       gateway: 'GW', online: 'online', unit: 'bpm', toco: 'TOCO', mhr: 'MHR', openDetail: 'Open detail', events: {
         signal_loss: 'Signal loss', cable_silence: 'Cable silence', paper_out: 'Paper out', link: 'Link', annotation: 'Note', samples_dropped: 'Samples dropped', mode_change: 'Mode change',
       },
+      alarmKinds: {
+        pathological: 'Pathological pattern', prolonged_deceleration: 'Prolonged deceleration', bradycardia: 'Bradycardia', tachysystole: 'Tachysystole',
+        maternal_heart_rate: 'Maternal heart rate suspected', signal_loss: 'Signal loss', stale_stream: 'Stale stream',
+      },
+      prio: { high: 'HIGH', medium: 'MED', low: 'LOW' }, ack: 'Acknowledge', acked: (who) => `Acknowledged (${who})`, alarmsLabel: 'Alarms',
+      ackFailed: 'Could not acknowledge', noAlarms: 'No alarms',
+      jsog: (l) => `Level ${l} ${['', 'normal', 'benign variant', 'mild', 'moderate', 'severe'][l] || ''}`,
+      provisional: '(provisional)', figo: { normal: 'normal', suspicious: 'suspicious', pathological: 'pathological', cannot_assess: 'cannot assess' },
+      pending: 'Analysing: not yet judged', cannotAssess: 'Cannot assess (signal)', baseline: 'Baseline', variability: 'Var.',
+      varClass: { absent: 'absent', minimal: 'minimal', moderate: 'moderate', marked: 'marked' }, validShare: 'valid',
     },
   };
 
@@ -70,12 +92,14 @@
     wsDelay: 1000,
     hello: { heartbeat_ms: 1000, stale_after_ms: 3000, history_minutes: 30 },
     lastBeat: 0,
+    historyDown: false,
     clockOffset: 0,
     haveOffset: false,
     speed: Number(localStorage.getItem('ctg.speed')) || 3,
     audio: null,
     silencedUntil: 0,
     detail: null,
+    alarmsDirty: true,
     unassigned: [],
     connection: 'connecting',
   };
@@ -118,6 +142,8 @@
       this.stream = null;
       this.pulse = null; // { age_ms, online, at }
       this.lastEvent = null;
+      this.analysis = null; // the newest `analysis` message of the current binding
+      this.alarms = new Map(); // open alarms of the current binding, by id
       this.clear();
       this.el = this.build();
     }
@@ -158,6 +184,9 @@
       if (v.binding_id !== this.bindingId || !samePatient(v.patient, this.patient)) {
         this.clear();
         this.lastEvent = null;
+        this.analysis = null;
+        if (this.alarms.size) state.alarmsDirty = true;
+        this.alarms.clear();
       }
       this.view = v;
       this.bindingId = v.binding_id;
@@ -258,7 +287,21 @@
     setValue(el.querySelector('.toco'), t('toco'), toco === null || toco === undefined ? '--' : String(toco));
     const mhr = last >= 0 && st === 'live' ? bed.buf.mhr[last] : null;
     setValue(el.querySelector('.mhr'), t('mhr'), mhr === null || mhr === undefined ? '' : String(Math.round(mhr)));
-    el.querySelector('.analysis').textContent = p && bed.bindingId ? t('notAnalysed') : '';
+    const an = el.querySelector('.analysis');
+    const c = bed.analysis && bed.analysis.classification;
+    an.textContent = p && bed.bindingId ? (c ? classificationText(c, false) : t('notAnalysed')) : '';
+    an.title = c ? classificationText(c, true) : '';
+    an.className = `analysis${c && c.status === 'assessed' && c.jsog_level ? ' jsog' + c.jsog_level : ''}`;
+    el.dataset.classification = c ? c.status : '';
+    el.dataset.jsogLevel = c && c.jsog_level ? String(c.jsog_level) : '';
+    el.dataset.figo = c && c.figo ? c.figo : '';
+    el.dataset.baselinePoints = bed.analysis ? String(bed.analysis.baseline.bpm.filter((v) => v !== null).length) : '0';
+    el.dataset.decelerations = bed.analysis
+      ? bed.analysis.events.filter((e) => e.kind === 'deceleration').map((e) => e.class).join(' ') : '';
+    const sounding = [...bed.alarms.values()].filter((a) => !a.acknowledged_ms);
+    const top = sounding.reduce((best, a) => (PRIO[a.priority] > PRIO[best] ? a.priority : best), '');
+    el.dataset.alarm = top;
+    el.dataset.alarmKinds = [...bed.alarms.values()].map((a) => a.kind).sort().join(' ');
     const q = last >= 0 ? bed.buf.q[last] : 0;
     const sig = el.querySelector('.sig');
     // Devices that report no quality (the Corometrics wire) get no badge rather than a guess.
@@ -286,7 +329,27 @@
       ovS.textContent = '';
     }
     el.setAttribute('aria-label', `${t('beds')} ${bed.label} ${p ? p.name : t('empty')} ${ovT.textContent}`);
-    if (bed.lastEvent) el.querySelector('.analysis').textContent = bed.lastEvent;
+    if (bed.lastEvent) an.textContent = bed.lastEvent;
+  }
+
+  const PRIO = { '': 0, low: 1, medium: 2, high: 3 };
+
+  // "Level 3 mild (provisional) · FIGO suspicious"; "cannot assess" when the window is mostly
+  // missing, never a reassuring word.
+  function classificationText(c, long) {
+    if (c.status === 'pending') return t('pending');
+    if (c.status === 'cannot_assess') return t('cannotAssess');
+    const figo = `FIGO ${t('figo')[c.figo] || c.figo}`;
+    // The tile's slot is narrow: level number and FIGO only; the detail view says it in full.
+    if (!long) return `JSOG ${c.jsog_level}${c.jsog_provisional ? ' ' + t('provisional') : ''} · ${figo}`;
+    let s = `JSOG ${t('jsog', c.jsog_level)}${c.jsog_provisional ? ' ' + t('provisional') : ''} · ${figo}`;
+    {
+      if (c.baseline_bpm !== null) s += ` · ${t('baseline')} ${Math.round(c.baseline_bpm)} bpm`;
+      if (c.variability) s += ` · ${t('variability')} ${t('varClass')[c.variability] || c.variability}`;
+      if (c.valid_fraction !== null) s += ` · ${t('validShare')} ${Math.round(c.valid_fraction * 100)}%`;
+      s += ` · NICHD ${String(c.nichd).replace('category_', '').toUpperCase()}`;
+    }
+    return s;
   }
 
   function setValue(el, label, value) {
@@ -422,7 +485,69 @@
         }
       }
     }
+    if (opts.analysis && bufs.length === 1) drawAnalysis(ctx, bufs[0], opts.analysis, { x, yF, fhrTop, fhrH, tocoTop, dpr });
     ctx.restore();
+  }
+
+  // Time of a sequence number on this trace: the sample's receive time, or 250 ms per sample
+  // from the nearest sample when it is not in the buffer.
+  function seqTime(buf, seq) {
+    const n = buf.seq.length;
+    if (!n) return null;
+    let i = lowerBound(buf.seq, seq);
+    if (i < n && buf.seq[i] === seq) return buf.t[i];
+    if (i >= n) i = n - 1;
+    return buf.t[i] + (seq - buf.seq[i]) * 250;
+  }
+
+  const DECEL_LABEL = { early: 'ED', late: 'LD', variable: 'VD', prolonged: 'PD', unclassified: 'D?' };
+
+  // Baseline (dashed), decelerations (shaded, labelled by type at the nadir), accelerations
+  // (labelled at the peak) and contractions (bracket on the TOCO strip) from the analysis.
+  function drawAnalysis(ctx, buf, a, g) {
+    const { x, yF, fhrTop, fhrH, tocoTop, dpr } = g;
+    ctx.font = `bold ${10 * dpr}px sans-serif`;
+    ctx.textAlign = 'center';
+    for (const e of a.events) {
+      const t0 = seqTime(buf, e.from_seq), t1 = seqTime(buf, e.to_seq), tp = seqTime(buf, e.peak_seq);
+      if (t0 === null) continue;
+      if (e.kind === 'deceleration') {
+        ctx.fillStyle = e.class === 'late' || e.class === 'prolonged' ? 'rgba(192, 57, 43, 0.16)' : 'rgba(230, 126, 34, 0.14)';
+        ctx.fillRect(x(t0), fhrTop, Math.max(1, x(t1) - x(t0)), fhrH);
+        ctx.fillStyle = e.class === 'late' || e.class === 'prolonged' ? '#b03a2e' : '#a85a12';
+        ctx.textBaseline = 'top';
+        ctx.fillText(DECEL_LABEL[e.class] || 'D', x(tp), Math.min(fhrTop + fhrH - 12 * dpr, yF(e.bpm || FHR_MIN) + 4 * dpr));
+      } else if (e.kind === 'acceleration') {
+        ctx.fillStyle = '#1e7a3c';
+        ctx.textBaseline = 'bottom';
+        ctx.fillText('A', x(tp), Math.max(fhrTop + 12 * dpr, yF(e.bpm || FHR_MAX) - 3 * dpr));
+      } else if (e.kind === 'contraction') {
+        ctx.strokeStyle = 'rgba(10, 42, 107, 0.55)';
+        ctx.lineWidth = 1.5 * dpr;
+        ctx.beginPath();
+        ctx.moveTo(x(t0), tocoTop + 10 * dpr);
+        ctx.lineTo(x(t0), tocoTop + 6 * dpr);
+        ctx.lineTo(x(t1), tocoTop + 6 * dpr);
+        ctx.lineTo(x(t1), tocoTop + 10 * dpr);
+        ctx.stroke();
+      }
+    }
+    const b = a.baseline;
+    ctx.strokeStyle = '#1f9d55';
+    ctx.lineWidth = 2 * dpr;
+    ctx.setLineDash([6 * dpr, 4 * dpr]);
+    ctx.beginPath();
+    let pen = false;
+    for (let i = 0; i < b.bpm.length; i++) {
+      const v = b.bpm[i];
+      const tt = v === null ? null : seqTime(buf, b.from_seq + i * b.step);
+      if (tt === null) { pen = false; continue; }
+      const xx = x(tt), yy = yF(Math.min(FHR_MAX, Math.max(FHR_MIN, v)));
+      if (pen) ctx.lineTo(xx, yy); else ctx.moveTo(xx, yy);
+      pen = true;
+    }
+    ctx.stroke();
+    ctx.setLineDash([]);
   }
 
   function pad(n) {
@@ -439,8 +564,9 @@
     for (const label of state.order) {
       const bed = state.beds.get(label);
       updateTile(bed);
-      drawCtg(bed.canvas, [bed.buf], end, { labels: bed.canvas.clientWidth > 260 });
+      drawCtg(bed.canvas, [bed.buf], end, { labels: bed.canvas.clientWidth > 260, analysis: bed.analysis });
     }
+    if (state.alarmsDirty) renderAlarms();
     if (state.detail) renderDetail();
     $('clock').textContent = new Date(end).toLocaleTimeString(state.lang === 'ja' ? 'ja-JP' : 'en-GB');
     alarmTick();
@@ -458,8 +584,10 @@
     }
     $('conn').textContent = next === 'live' ? t('connLive') : next === 'lost' ? t('connLost') : t('connConnecting');
     const banner = $('banner');
-    banner.hidden = next !== 'lost';
-    banner.textContent = t('bannerLost');
+    const historyDown = next === 'live' && state.historyDown;
+    document.body.dataset.history = historyDown ? 'unavailable' : 'available';
+    banner.hidden = next !== 'lost' && !historyDown;
+    banner.textContent = next === 'lost' ? t('bannerLost') : t('bannerHistory');
   }
 
   // ---- alarm sound (WebAudio after a user gesture; the visual alarm is always on) -------------
@@ -478,8 +606,9 @@
   let lastTone = 0;
   function alarmTick() {
     const alarming = state.order.some((l) => {
-      const s = state.beds.get(l).status();
-      return s === 'stale' || s === 'offline';
+      const bed = state.beds.get(l);
+      const s = bed.status();
+      return s === 'stale' || s === 'offline' || [...bed.alarms.values()].some((a) => !a.acknowledged_ms);
     }) || state.connection === 'lost';
     document.body.dataset.alarm = String(alarming);
     const silenced = performance.now() < state.silencedUntil;
@@ -573,9 +702,23 @@
         bed.lastEvent = m.active === false ? '' : `${name}${m.channel ? ' ' + m.channel.toUpperCase() : ''}`;
         break;
       }
+      case 'analysis': {
+        const bed = state.beds.get(m.bed);
+        if (!bed || m.binding_id !== bed.bindingId || !samePatientId(m.patient, bed.patient)) break;
+        bed.analysis = m;
+        break;
+      }
+      case 'alarm': {
+        const bed = state.beds.get(m.bed);
+        if (!bed || m.binding_id !== bed.bindingId || !samePatientId(m.patient, bed.patient)) break;
+        if (m.alarm.cleared_ms) bed.alarms.delete(m.alarm.alarm_id); else bed.alarms.set(m.alarm.alarm_id, m.alarm);
+        state.alarmsDirty = true;
+        break;
+      }
       case 'heartbeat':
         noteClock(m.now_ms);
         state.lastBeat = performance.now();
+        state.historyDown = m.history_available === false;
         for (const p of m.beds) {
           const bed = state.beds.get(p.bed);
           if (bed && p.binding_id === bed.bindingId) bed.pulse = { age_ms: p.age_ms, online: p.online, at: performance.now() };
@@ -588,6 +731,100 @@
       default:
         break;
     }
+  }
+
+  // ---- alarms -------------------------------------------------------------------------------
+
+  // Open alarms, worst first. The list at the top holds those not yet acknowledged (each with a
+  // keyboard-reachable button); the detail view lists the bed's open alarms, acknowledged ones too.
+  function openAlarms(bedFilter) {
+    const out = [];
+    for (const label of state.order) {
+      const bed = state.beds.get(label);
+      if (bedFilter && bed !== bedFilter) continue;
+      for (const a of bed.alarms.values()) out.push({ bed, a });
+    }
+    out.sort((p, q) => PRIO[q.a.priority] - PRIO[p.a.priority] || p.a.raised_ms - q.a.raised_ms);
+    return out;
+  }
+
+  function alarmItem({ bed, a }) {
+    const li = document.createElement('li');
+    li.className = `alarm-item prio-${a.priority}${a.acknowledged_ms ? ' acked' : ''}`;
+    li.dataset.alarmId = String(a.alarm_id);
+    li.dataset.bed = bed.label;
+    li.dataset.kind = a.kind;
+    li.dataset.priority = a.priority;
+    li.dataset.acknowledged = String(!!a.acknowledged_ms);
+    const when = new Date(a.raised_ms).toLocaleTimeString(state.lang === 'ja' ? 'ja-JP' : 'en-GB');
+    const name = bed.patient ? bed.patient.name : '';
+    const text = document.createElement('span');
+    text.className = 'alarm-text';
+    text.innerHTML = '<b class="prio"></b> <span class="where"></span> <strong class="kind"></strong> <span class="why"></span> <time></time>';
+    text.querySelector('.prio').textContent = t('prio')[a.priority] || a.priority;
+    text.querySelector('.where').textContent = `${t('beds')} ${bed.label} ${name}`;
+    text.querySelector('.kind').textContent = t('alarmKinds')[a.kind] || a.kind;
+    text.querySelector('.why').textContent = a.detail ? `— ${a.detail}` : '';
+    text.querySelector('time').textContent = when;
+    li.appendChild(text);
+    if (a.acknowledged_ms) {
+      const s = document.createElement('span');
+      s.className = 'acked-by';
+      s.textContent = t('acked', a.acknowledged_by || '');
+      li.appendChild(s);
+    } else if (a.alarm_id > 0) {
+      const btn = document.createElement('button');
+      btn.type = 'button';
+      btn.className = 'ack';
+      btn.textContent = t('ack');
+      btn.setAttribute('aria-label', `${t('ack')}: ${t('beds')} ${bed.label} ${name} ${text.querySelector('.kind').textContent}`);
+      btn.addEventListener('click', (e) => { e.stopPropagation(); acknowledge(bed, a); });
+      li.appendChild(btn);
+    }
+    return li;
+  }
+
+  function renderList(list, items) {
+    // Keep keyboard focus on the same alarm's button across a rebuild.
+    const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest('.alarm-item');
+    const focusId = focused && list.contains(focused) ? focused.dataset.alarmId : null;
+    list.replaceChildren(...items.map(alarmItem));
+    if (focusId) {
+      const again = list.querySelector(`.alarm-item[data-alarm-id="${focusId}"] button`);
+      if (again) again.focus();
+    }
+  }
+
+  function renderAlarms() {
+    state.alarmsDirty = false;
+    const sounding = openAlarms(null).filter(({ a }) => !a.acknowledged_ms);
+    renderList($('alarm-list'), sounding);
+    $('alarms').hidden = sounding.length === 0;
+    // Alarms of every bed stay in view above an open detail view.
+    $('detail').style.top = sounding.length ? `${Math.round($('alarms').getBoundingClientRect().bottom)}px` : '';
+    $('alarms').dataset.count = String(sounding.length);
+    document.body.dataset.alarms = String(sounding.length);
+    if (state.detail) renderDetailAlarms();
+  }
+
+  function renderDetailAlarms() {
+    const items = openAlarms(state.detail.bed);
+    renderList($('detail-alarm-list'), items);
+    $('detail-alarms').hidden = items.length === 0;
+  }
+
+  async function acknowledge(bed, a) {
+    try {
+      const r = await api('POST', `/alarms/${a.alarm_id}/acknowledge`);
+      if (bed.alarms.has(r.alarm_id)) bed.alarms.set(r.alarm_id, r);
+      $('alarm-msg').textContent = '';
+    } catch (e) {
+      // 409: someone acknowledged it first; the server's alarm message carries who, and is on
+      // its way. Anything else stays visible and unacknowledged.
+      if (e.status !== 409) $('alarm-msg').textContent = `${t('ackFailed')}: ${e.message}`;
+    }
+    state.alarmsDirty = true;
+    renderAlarms();
   }
 
   function samePatientId(a, b) {
@@ -605,6 +842,7 @@
     $('detail').hidden = false;
     updateDetailHead();
     refreshBindOptions();
+    renderDetailAlarms();
     $('close-detail').focus();
   }
 
@@ -670,7 +908,11 @@
     const live = d.viewEnd === null;
     const end = live ? serverNow() : d.viewEnd;
     // History may hold several bindings (a change of device during the stay): one trace each.
-    drawCtg(canvas, live ? [d.bed.buf] : d.history || [], end, { labels: true });
+    // The analysis belongs to the live trace; scrolled-back history is drawn without it.
+    drawCtg(canvas, live ? [d.bed.buf] : d.history || [], end, { labels: true, analysis: live ? d.bed.analysis : null });
+    const c = d.bed.analysis && d.bed.analysis.classification;
+    $('detail-analysis').textContent = c ? classificationText(c, true) : t('notAnalysed');
+    $('detail-analysis').dataset.status = c ? c.status : '';
     const mode = $('detail-mode');
     const st = d.bed.status();
     if (!live) {
@@ -903,6 +1145,7 @@
     $('lang').lang = state.lang === 'ja' ? 'en' : 'ja';
     if (state.audio) $('sound').textContent = t('soundIsOn');
     updateDetailHead();
+    state.alarmsDirty = true;
   }
 
   // ---- wiring -------------------------------------------------------------------------------

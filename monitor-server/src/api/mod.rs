@@ -18,6 +18,8 @@
 //! | `DELETE /api/v1/admissions/{id}/binding` | clinicians | unbind |
 //! | `GET /api/v1/admissions/{id}/history` | clinicians | stored trace for a time range, gaps preserved |
 //! | `GET /api/v1/live` | clinicians | WebSocket live feed |
+//! | `GET /api/v1/alarms` | clinicians | alarm history, newest first |
+//! | `POST /api/v1/alarms/{id}/acknowledge` | clinicians | acknowledge an alarm (audited) |
 //! | `GET /api/v1/gateways` | staff | gateway presence |
 //! | `GET /api/v1/ingest` | staff | ingest and fan-out counters, rejections |
 //! | `GET /api/v1/audit` | admin | the audit log, newest first |
@@ -36,6 +38,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::Core;
 
+pub mod alarms;
 pub mod handlers;
 pub mod session;
 pub mod web;
@@ -56,6 +59,8 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/admissions/{id}/binding", put(handlers::bind).delete(handlers::unbind))
         .route("/admissions/{id}/history", get(handlers::history))
         .route("/live", get(ws::live))
+        .route("/alarms", get(alarms::list))
+        .route("/alarms/{id}/acknowledge", post(alarms::acknowledge))
         .route("/gateways", get(handlers::gateways))
         .route("/ingest", get(handlers::ingest))
         .route("/audit", get(handlers::audit_log))

@@ -2,10 +2,12 @@
 //!
 //! Viewer → server: `{"t":"subscribe","beds":["1","2"]}` (replaces the set).
 //! Server → viewer: `hello`, then per subscribed bed a `bed` message (its patient, as bound at
-//! the server) and a `history` with the last 30 minutes, then live `samples` and `event`s, and a
-//! `heartbeat` every second with each bed's data age and gateway state. Frames may carry one
-//! message or a JSON array of them. A `bed` message with a new `binding_id` means the bed's
-//! patient or stream changed: the page breaks the trace and starts afresh.
+//! the server) and a `history` with the last 30 minutes (followed by the newest `analysis` and
+//! the open `alarm`s, see [`crate::analysis`]), then live `samples`, `event`s, `analysis` and
+//! `alarm` messages, and a `heartbeat` every second with each bed's data age and gateway state.
+//! Frames may carry one message or a JSON array of them. A `bed` message with a new
+//! `binding_id` means the bed's patient or stream changed: the page breaks the trace and starts
+//! afresh.
 //!
 //! The page declares the connection lost when heartbeats stop, and a bed stale when its data age
 //! passes `stale_after_ms`, so a frozen feed is never mistaken for a calm trace.
@@ -286,7 +288,12 @@ impl Viewer {
             stream: &stream,
             samples: Columns::from_samples(&samples),
         };
-        send(socket, msg.to_shared().to_string()).await
+        send(socket, msg.to_shared().to_string()).await?;
+        // The analysis so far and the open alarms of this binding.
+        for m in self.core.analysis.snapshot(binding.binding_id, &patient) {
+            send(socket, m.to_string()).await?;
+        }
+        Ok(())
     }
 
     /// After an assignment change: re-send every bed whose patient or binding changed.
@@ -337,6 +344,8 @@ impl Viewer {
             })
             .collect();
         drop(r);
-        ServerMsg::Heartbeat { now_ms: now, beds }.to_shared().to_string()
+        let history_available =
+            !self.core.ingest_stats.storage_down.load(std::sync::atomic::Ordering::Relaxed);
+        ServerMsg::Heartbeat { now_ms: now, beds, history_available }.to_shared().to_string()
     }
 }

@@ -4,10 +4,11 @@
 //! (stream, sequence) and (stream, event id)), per-stream accounting, staff, sessions, one-time
 //! login codes, beds, admissions, stream bindings and the append-only audit log.
 //!
-//! The embedded default is [`sqlite::SqliteStore`] (a file in the data directory, no setup). A
-//! PostgreSQL/TimescaleDB implementation fits behind the same trait: every method is a unit of
-//! work that maps onto one transaction, batches carry their counter increments so they commit
-//! atomically with the samples, and nothing above this module writes SQL. The storage test
+//! The embedded default is [`sqlite::SqliteStore`] (a file in the data directory, no setup);
+//! [`postgres::PgStore`] is the PostgreSQL/TimescaleDB store, chosen by a `postgres://` URL
+//! ([`open`]). Every method is a unit of work that maps onto one transaction, batches carry
+//! their counter increments so they commit atomically with the samples, and nothing above this
+//! module writes SQL. The storage test
 //! suite (`tests/monitor-server/store_suite.rs`) is generic over a store factory so it runs
 //! unchanged against every implementation.
 
@@ -15,13 +16,36 @@ use async_trait::async_trait;
 use ctg_wire::StreamId;
 
 use crate::model::{
-    Admission, AuditEntry, AuditRecord, BatchOutcome, Bed, Binding, IngestBatch, Millis,
-    NewAdmission, SessionRecord, Staff, StaffCredentials, StoredEvent, StoredSample, StreamRecord,
+    Admission, AlarmRecord, AuditEntry, AuditRecord, BatchOutcome, Bed, Binding, IngestBatch,
+    Millis, NewAdmission, NewAlarm, SessionRecord, Staff, StaffCredentials, StoredEvent,
+    StoredSample, StreamRecord,
 };
 
+pub mod postgres;
 pub mod sqlite;
 
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
+
+/// Opens the store a configuration selects (`storage.database_url` / `DATABASE_URL`, see
+/// [`crate::config::Config::storage_target`]) and logs which one it is.
+pub async fn open(config: &crate::config::Config) -> StoreResult<std::sync::Arc<dyn Store>> {
+    use crate::config::StorageTarget;
+    let days = |d: Option<u32>| d.map(|d| std::time::Duration::from_secs(u64::from(d) * 86_400));
+    Ok(match config.storage_target() {
+        StorageTarget::Sqlite(path) => {
+            tracing::info!(path = %path.display(), "storage: embedded SQLite");
+            std::sync::Arc::new(SqliteStore::open(&path).await?)
+        }
+        StorageTarget::Postgres(url) => {
+            let mut o = PgOptions::new(url);
+            o.max_connections = config.storage.max_connections;
+            o.retention = days(config.storage.retention_days);
+            o.rollup_retention = days(config.storage.rollup_retention_days);
+            std::sync::Arc::new(PgStore::open(&o).await?)
+        }
+    })
+}
 
 /// Why a storage call failed. Conflicts and missing rows are distinct so the API can answer 409
 /// or 404; everything else is the database's problem and is reported as such.
@@ -69,6 +93,18 @@ pub struct LoginCode {
     pub code_hash: String,
     pub username: String,
     pub expires_ms: Millis,
+}
+
+/// Which alarms to read: newest first (by `raised_ms`, then id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlarmQuery {
+    /// Only this admission's alarms (`None` = every admission).
+    pub admission_id: Option<i64>,
+    /// Only alarms not yet cleared.
+    pub open_only: bool,
+    /// Only alarms raised at or after this time.
+    pub since_ms: Millis,
+    pub limit: u32,
 }
 
 /// Everything the server persists. See the module documentation.
@@ -169,6 +205,27 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Every binding an admission ever had, oldest first.
     async fn bindings_of_admission(&self, admission_id: i64) -> StoreResult<Vec<Binding>>;
+
+    // --- alarms ----------------------------------------------------------------------------
+
+    /// Records a raised alarm; returns its id.
+    async fn insert_alarm(&self, alarm: &NewAlarm) -> StoreResult<i64>;
+
+    /// Records who acknowledged an alarm and when. `NotFound` for an unknown id, `Conflict` if it
+    /// was already acknowledged (the first acknowledgement stands).
+    async fn acknowledge_alarm(
+        &self,
+        alarm_id: i64,
+        by: &str,
+        at_ms: Millis,
+    ) -> StoreResult<AlarmRecord>;
+
+    /// Records that an alarm's condition cleared. `NotFound` for an unknown id; clearing an
+    /// already cleared alarm changes nothing (the first time stands).
+    async fn clear_alarm(&self, alarm_id: i64, at_ms: Millis) -> StoreResult<()>;
+
+    /// Alarm history, newest first.
+    async fn alarms(&self, q: AlarmQuery) -> StoreResult<Vec<AlarmRecord>>;
 
     // --- audit -----------------------------------------------------------------------------
 

@@ -19,11 +19,11 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
 
-use super::{AuditQuery, LoginCode, SampleQuery, Store, StoreError, StoreResult};
+use super::{AlarmQuery, AuditQuery, LoginCode, SampleQuery, Store, StoreError, StoreResult};
 use crate::model::{
-    Admission, AuditEntry, AuditOutcome, AuditRecord, BatchOutcome, Bed, Binding, GestationalAge,
-    IngestBatch, Millis, NewAdmission, Role, SessionRecord, Staff, StaffCredentials, StoredEvent,
-    StoredSample, StreamRecord, StreamWrite,
+    Admission, AlarmKind, AlarmPriority, AlarmRecord, AuditEntry, AuditOutcome, AuditRecord,
+    BatchOutcome, Bed, Binding, GestationalAge, IngestBatch, Millis, NewAdmission, NewAlarm, Role,
+    SessionRecord, Staff, StaffCredentials, StoredEvent, StoredSample, StreamRecord, StreamWrite,
 };
 
 /// Columns of one sample row, in insert order.
@@ -69,6 +69,9 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         // One writer at a time is SQLite's model; a few readers serve the API concurrently.
+        // Write transactions start with BEGIN IMMEDIATE: a deferred transaction that reads first
+        // and then writes fails at once with "database is locked" when another writer committed
+        // in between (the busy timeout does not apply to that upgrade).
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
@@ -187,6 +190,31 @@ fn admission_from_row(row: &SqliteRow) -> StoreResult<Admission> {
     })
 }
 
+const ALARM_COLUMNS: &str = "alarm_id, admission_id, binding_id, stream_id, kind, priority, \
+                             raised_ms, raised_seq, detail, acknowledged_ms, acknowledged_by, \
+                             cleared_ms";
+
+fn alarm_from_row(row: &SqliteRow) -> StoreResult<AlarmRecord> {
+    let kind: String = row.try_get("kind")?;
+    let priority: String = row.try_get("priority")?;
+    Ok(AlarmRecord {
+        alarm_id: row.try_get("alarm_id")?,
+        alarm: NewAlarm {
+            admission_id: row.try_get("admission_id")?,
+            binding_id: row.try_get("binding_id")?,
+            stream: parse_stream(row.try_get("stream_id")?)?,
+            kind: AlarmKind::from_str(&kind).map_err(corrupt)?,
+            priority: AlarmPriority::from_str(&priority).map_err(corrupt)?,
+            raised_ms: row.try_get("raised_ms")?,
+            raised_seq: seq_from_db(row.try_get("raised_seq")?)?,
+            detail: row.try_get("detail")?,
+        },
+        acknowledged_ms: row.try_get("acknowledged_ms")?,
+        acknowledged_by: row.try_get("acknowledged_by")?,
+        cleared_ms: row.try_get("cleared_ms")?,
+    })
+}
+
 fn binding_from_row(row: &SqliteRow) -> StoreResult<Binding> {
     Ok(Binding {
         binding_id: row.try_get("binding_id")?,
@@ -295,7 +323,7 @@ impl Store for SqliteStore {
     }
 
     async fn write_batch(&self, batch: &IngestBatch) -> StoreResult<BatchOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut outcome = BatchOutcome::default();
         for run in &batch.runs {
             let mut inserted = 0;
@@ -560,7 +588,7 @@ impl Store for SqliteStore {
     }
 
     async fn admit(&self, new: &NewAdmission, by: &str, now: Millis) -> StoreResult<Admission> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let bed_exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM beds WHERE bed = ?")
             .bind(&new.bed)
             .fetch_optional(&mut *tx)
@@ -627,7 +655,7 @@ impl Store for SqliteStore {
         to_seq: u64,
         now: Millis,
     ) -> StoreResult<Admission> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let r = sqlx::query("UPDATE admissions SET discharged_ms = ? WHERE admission_id = ? AND discharged_ms IS NULL")
             .bind(now)
             .bind(admission_id)
@@ -664,7 +692,7 @@ impl Store for SqliteStore {
         by: &str,
         now: Millis,
     ) -> StoreResult<Binding> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let discharged: Option<Option<i64>> =
             sqlx::query_scalar("SELECT discharged_ms FROM admissions WHERE admission_id = ?")
                 .bind(admission_id)
@@ -708,7 +736,7 @@ impl Store for SqliteStore {
     }
 
     async fn unbind(&self, admission_id: i64, to_seq: u64, now: Millis) -> StoreResult<Binding> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query("SELECT * FROM bindings WHERE admission_id = ? AND to_seq IS NULL")
             .bind(admission_id)
             .fetch_optional(&mut *tx)
@@ -744,6 +772,91 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(binding_from_row).collect()
+    }
+
+    async fn insert_alarm(&self, a: &NewAlarm) -> StoreResult<i64> {
+        let r = sqlx::query(
+            "INSERT INTO alarms (admission_id, binding_id, stream_id, kind, priority, raised_ms, \
+             raised_seq, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(a.admission_id)
+        .bind(a.binding_id)
+        .bind(a.stream.to_string())
+        .bind(a.kind.as_str())
+        .bind(a.priority.as_str())
+        .bind(a.raised_ms)
+        .bind(seq_to_db(a.raised_seq)?)
+        .bind(&a.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.last_insert_rowid())
+    }
+
+    async fn acknowledge_alarm(
+        &self,
+        alarm_id: i64,
+        by: &str,
+        at_ms: Millis,
+    ) -> StoreResult<AlarmRecord> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(
+            "UPDATE alarms SET acknowledged_ms = ?, acknowledged_by = ? \
+             WHERE alarm_id = ? AND acknowledged_ms IS NULL",
+        )
+        .bind(at_ms)
+        .bind(by)
+        .bind(alarm_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let sql = format!("SELECT {ALARM_COLUMNS} FROM alarms WHERE alarm_id = ?");
+        let row = sqlx::query(AssertSqlSafe(sql)).bind(alarm_id).fetch_optional(&mut *tx).await?;
+        tx.commit().await?;
+        match (row, done) {
+            (None, _) => Err(StoreError::NotFound(format!("alarm {alarm_id}"))),
+            (Some(_), 0) => {
+                Err(StoreError::Conflict(format!("alarm {alarm_id} is already acknowledged")))
+            }
+            (Some(row), _) => alarm_from_row(&row),
+        }
+    }
+
+    async fn clear_alarm(&self, alarm_id: i64, at_ms: Millis) -> StoreResult<()> {
+        let r = sqlx::query(
+            "UPDATE alarms SET cleared_ms = ? WHERE alarm_id = ? \
+             AND cleared_ms IS NULL",
+        )
+        .bind(at_ms)
+        .bind(alarm_id)
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 0 {
+            let exists = sqlx::query("SELECT 1 FROM alarms WHERE alarm_id = ?")
+                .bind(alarm_id)
+                .fetch_optional(&self.pool)
+                .await?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound(format!("alarm {alarm_id}")));
+            }
+        }
+        Ok(())
+    }
+
+    async fn alarms(&self, q: AlarmQuery) -> StoreResult<Vec<AlarmRecord>> {
+        let sql = format!(
+            "SELECT {ALARM_COLUMNS} FROM alarms \
+             WHERE (? IS NULL OR admission_id = ?) AND (? = 0 OR cleared_ms IS NULL) \
+             AND raised_ms >= ? ORDER BY raised_ms DESC, alarm_id DESC LIMIT ?"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(q.admission_id)
+            .bind(q.admission_id)
+            .bind(q.open_only)
+            .bind(q.since_ms)
+            .bind(i64::from(q.limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(alarm_from_row).collect()
     }
 
     async fn append_audit(&self, e: &AuditEntry) -> StoreResult<i64> {

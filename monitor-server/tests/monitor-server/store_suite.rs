@@ -386,6 +386,93 @@ pub async fn audit_log_is_append_only_and_pages_newest_first<F: StoreFactory>(f:
     assert_eq!(next[0].entry.target, "patient:P2");
 }
 
+/// Alarm history: raised with the binding, acknowledged once (who, when), cleared once, read
+/// newest first per admission or open only.
+pub async fn alarm_history_records_acknowledgement_and_clearing_once<F: StoreFactory>(f: F) {
+    use monitor_server::model::{AlarmKind, AlarmPriority, NewAlarm};
+    use monitor_server::store::AlarmQuery;
+    let (store, _g) = f.make().await;
+    for b in ["1", "2"] {
+        store.put_bed(&Bed { bed: b.into(), display_order: 0 }).await.unwrap();
+    }
+    let admit = |pid: &'static str, bed: &'static str| NewAdmission {
+        patient_id: pid.into(),
+        name: pid.into(),
+        gestational_age: GestationalAge::new(39, 0).unwrap(),
+        bed: bed.into(),
+    };
+    let a1 = store.admit(&admit("P1", "1"), "u", T0).await.unwrap();
+    let a2 = store.admit(&admit("P2", "2"), "u", T0).await.unwrap();
+    let b1 = store.bind(a1.admission_id, &sid("s/g/a"), 0, "u", T0).await.unwrap();
+    let b2 = store.bind(a2.admission_id, &sid("s/g/b"), 7, "u", T0).await.unwrap();
+    let alarm = |a: &monitor_server::model::Admission,
+                 b: &monitor_server::model::Binding,
+                 kind,
+                 priority,
+                 at| NewAlarm {
+        admission_id: a.admission_id,
+        binding_id: b.binding_id,
+        stream: b.stream.clone(),
+        kind,
+        priority,
+        raised_ms: at,
+        raised_seq: 1 << 40,
+        detail: format!("{kind:?} at {at}"),
+    };
+    let n1 = alarm(&a1, &b1, AlarmKind::Pathological, AlarmPriority::High, T0 + 10);
+    let n2 = alarm(&a1, &b1, AlarmKind::SignalLoss, AlarmPriority::Low, T0 + 20);
+    let n3 = alarm(&a2, &b2, AlarmKind::Tachysystole, AlarmPriority::Medium, T0 + 15);
+    let id1 = store.insert_alarm(&n1).await.unwrap();
+    let id2 = store.insert_alarm(&n2).await.unwrap();
+    let id3 = store.insert_alarm(&n3).await.unwrap();
+    assert!(id1 != id2 && id2 != id3 && id1 != id3);
+
+    let everything =
+        AlarmQuery { admission_id: None, open_only: false, since_ms: i64::MIN, limit: 100 };
+    let all = store.alarms(everything).await.unwrap();
+    assert_eq!(all.iter().map(|r| r.alarm_id).collect::<Vec<_>>(), vec![id2, id3, id1]);
+    assert_eq!(all[2].alarm, n1, "stored exactly, u64 sequence included");
+    assert_eq!((all[2].acknowledged_ms, all[2].cleared_ms), (None, None));
+
+    // Acknowledged once: the first stands.
+    let acked = store.acknowledge_alarm(id1, "yamada", T0 + 30).await.unwrap();
+    assert_eq!(acked.alarm_id, id1);
+    assert_eq!(acked.acknowledged_ms, Some(T0 + 30));
+    assert_eq!(acked.acknowledged_by.as_deref(), Some("yamada"));
+    assert!(matches!(
+        store.acknowledge_alarm(id1, "sasaki", T0 + 40).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.acknowledge_alarm(id3 + 1000, "yamada", T0).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Cleared once: clearing again changes nothing.
+    store.clear_alarm(id2, T0 + 50).await.unwrap();
+    store.clear_alarm(id2, T0 + 60).await.unwrap();
+    assert!(matches!(store.clear_alarm(id3 + 1000, T0).await, Err(StoreError::NotFound(_))));
+
+    let p1 = store
+        .alarms(AlarmQuery { admission_id: Some(a1.admission_id), ..everything })
+        .await
+        .unwrap();
+    assert_eq!(p1.iter().map(|r| r.alarm_id).collect::<Vec<_>>(), vec![id2, id1]);
+    assert_eq!(p1[0].cleared_ms, Some(T0 + 50));
+    assert_eq!(p1[1].acknowledged_by.as_deref(), Some("yamada"));
+    assert_eq!(p1[1].cleared_ms, None);
+
+    let open = store.alarms(AlarmQuery { open_only: true, ..everything }).await.unwrap();
+    assert_eq!(open.iter().map(|r| r.alarm_id).collect::<Vec<_>>(), vec![id3, id1]);
+    let recent = store.alarms(AlarmQuery { since_ms: T0 + 15, limit: 1, ..everything }).await;
+    assert_eq!(recent.unwrap().iter().map(|r| r.alarm_id).collect::<Vec<_>>(), vec![id2]);
+    let none = store
+        .alarms(AlarmQuery { admission_id: Some(a2.admission_id + 100), ..everything })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
 // ---- instantiation ----------------------------------------------------------------------------
 
 macro_rules! suite {
@@ -412,7 +499,61 @@ mod sqlite {
         staff_sessions_and_login_codes,
         admissions_beds_and_bindings_enforce_one_to_one,
         audit_log_is_append_only_and_pages_newest_first,
+        alarm_history_records_acknowledgement_and_clearing_once,
     );
+
+    /// SQLite-specific: alarm history is append-only in the schema too: what was raised never
+    /// changes, an acknowledgement or clearing stands once recorded, and no row is deleted.
+    #[tokio::test]
+    async fn schema_keeps_alarm_history() {
+        use monitor_server::model::{AlarmKind, AlarmPriority, NewAlarm};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.sqlite");
+        let store = monitor_server::store::SqliteStore::open(&path).await.unwrap();
+        store.put_bed(&super::Bed { bed: "1".into(), display_order: 0 }).await.unwrap();
+        let a = store
+            .admit(
+                &super::NewAdmission {
+                    patient_id: "P1".into(),
+                    name: "n".into(),
+                    gestational_age: super::GestationalAge::new(39, 0).unwrap(),
+                    bed: "1".into(),
+                },
+                "u",
+                super::T0,
+            )
+            .await
+            .unwrap();
+        let b = store.bind(a.admission_id, &super::sid("s/g/d"), 0, "u", super::T0).await.unwrap();
+        let id = store
+            .insert_alarm(&NewAlarm {
+                admission_id: a.admission_id,
+                binding_id: b.binding_id,
+                stream: b.stream.clone(),
+                kind: AlarmKind::Bradycardia,
+                priority: AlarmPriority::High,
+                raised_ms: super::T0,
+                raised_seq: 5,
+                detail: "d".into(),
+            })
+            .await
+            .unwrap();
+        store.acknowledge_alarm(id, "yamada", super::T0 + 1).await.unwrap();
+        store.clear_alarm(id, super::T0 + 2).await.unwrap();
+        drop(store);
+        let pool =
+            sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+        for sql in [
+            "UPDATE alarms SET priority = 'low'",
+            "UPDATE alarms SET detail = 'x'",
+            "UPDATE alarms SET acknowledged_by = 'someone else'",
+            "UPDATE alarms SET cleared_ms = NULL",
+            "DELETE FROM alarms",
+        ] {
+            let e = sqlx::query(sql).execute(&pool).await.expect_err(sql);
+            assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+        }
+    }
 
     /// SQLite-specific: the schema itself refuses to alter samples or the audit log.
     #[tokio::test]

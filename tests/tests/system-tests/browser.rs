@@ -439,7 +439,9 @@ async fn discharge_admit_and_bind_from_the_page() {
         .unwrap();
     let closed = async {
         for _ in 0..100 {
-            if browser.eval("return document.getElementById('admit').hidden;").await == Value::Bool(true) {
+            if browser.eval("return document.getElementById('admit').hidden;").await
+                == Value::Bool(true)
+            {
                 return true;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -479,6 +481,112 @@ async fn discharge_admit_and_bind_from_the_page() {
         })
         .await;
     assert_eq!(attr(&tiles[0], "patientId"), "P-2001");
+    browser.close().await;
+    demo.stop().await;
+}
+
+/// The demo's late-deceleration bed, analysed live: baseline, events and classification on the
+/// tile, then a pathological-pattern alarm in the alarm list that leaves it when a clinician
+/// acknowledges it from the keyboard. The demo plays in real time, so this takes the few minutes
+/// of trace the analysis needs (a window of at least 5 min).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_late_deceleration_bed_alarms_and_the_alarm_leaves_the_list_on_acknowledgement() {
+    let demo = start_demo(5).await;
+    let late = demo.demo_beds.iter().position(|b| b.scenario == "late-decelerations").unwrap();
+    let bed = demo.demo_beds[late].bed.clone();
+    let browser = Browser::start(1400, 900).await;
+    browser.client.goto(&demo.login_url).await.unwrap();
+    browser.wait_tiles(30, "five beds live", |t| t.len() == 5).await;
+
+    // Analysis reaches the page within seconds: a baseline under the trace, and a classification
+    // slot that says "not yet judged" rather than anything reassuring.
+    let tiles = browser
+        .wait_tiles(60, "a baseline on the late-deceleration bed", |t| {
+            attr(&t[late], "baselinePoints").parse::<u32>().unwrap_or(0) > 0
+        })
+        .await;
+    assert_eq!(attr(&tiles[late], "classification"), "pending", "{:#?}", tiles[late]);
+
+    // Within minutes of trace: late decelerations named, JSOG level 3 or more, and an alarm.
+    let t0 = Instant::now();
+    let selector = format!("#alarm-list .alarm-item[data-bed='{bed}'][data-kind='pathological']");
+    browser
+        .wait_script(
+            540,
+            "a pathological-pattern alarm for the late-deceleration bed",
+            &format!("return document.querySelector(\"{selector}\") !== null;"),
+        )
+        .await;
+    eprintln!("alarm shown {:?} after the first baseline", t0.elapsed());
+    // The alarm list leaves the beds in view (regression: an alarm's text once took a class
+    // that styled it as a full-screen overlay, dimming every trace).
+    let visible = browser
+        .eval(
+            "return [...document.querySelectorAll('.tile')].every(t => { \
+               const r = t.getBoundingClientRect(); \
+               const e = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2); \
+               return e !== null && e.closest('.tile') === t; });",
+        )
+        .await;
+    assert_eq!(visible, Value::Bool(true), "every bed stays visible under the alarm list");
+    let tiles = browser.tiles().await;
+    let tile = &tiles[late];
+    assert!(attr(tile, "decelerations").split(' ').any(|c| c == "late"), "{tile:#?}");
+    assert!(attr(tile, "jsogLevel").parse::<u8>().unwrap_or(0) >= 3, "{tile:#?}");
+    assert!(["high", "medium"].contains(&attr(tile, "alarm")), "{tile:#?}");
+    assert!(
+        !attr(&tiles[0], "alarmKinds").contains("pathological"),
+        "normal labour: {:#?}",
+        tiles[0]
+    );
+    let shown =
+        browser.eval(&format!("return document.querySelector(\"{selector}\").textContent;")).await;
+    assert!(shown.as_str().unwrap().contains("異常波形"), "Japanese by default: {shown}");
+    let alarm_id = browser
+        .eval(&format!("return document.querySelector(\"{selector}\").dataset.alarmId;"))
+        .await;
+    let alarm_id = alarm_id.as_str().unwrap().to_owned();
+
+    // Acknowledge from the keyboard: Enter on the alarm's button.
+    let button =
+        browser.client.find(Locator::Css(&format!("{selector} button.ack"))).await.unwrap();
+    button.send_keys(&Key::Enter.to_string()).await.unwrap();
+    browser
+        .wait_script(
+            10,
+            "the acknowledged alarm leaves the alarm list",
+            &format!(
+                "return document.querySelector(\"#alarm-list .alarm-item[data-alarm-id='{alarm_id}']\") === null;"
+            ),
+        )
+        .await;
+    // Still open (the pattern goes on): the bed's detail view lists it as acknowledged, by whom.
+    browser
+        .client
+        .find(Locator::Css(&format!(".tile[data-bed='{bed}']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_script(
+            10,
+            "the detail view lists the acknowledged alarm",
+            &format!(
+                "const e = document.querySelector(\"#detail-alarm-list .alarm-item[data-alarm-id='{alarm_id}']\"); \
+                 return e !== null && e.dataset.acknowledged === 'true' && e.textContent.includes('obstetrician');"
+            ),
+        )
+        .await;
+    // The classification in words, with the JSOG "provisional" mark.
+    browser
+        .wait_script(
+            5,
+            "the detail view's classification",
+            "const t = document.getElementById('detail-analysis').textContent;              return t.includes('JSOG') && t.includes('暫定') && t.includes('FIGO');",
+        )
+        .await;
     browser.close().await;
     demo.stop().await;
 }
