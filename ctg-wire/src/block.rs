@@ -35,7 +35,9 @@ const TOCO_NONE: u8 = 0xFF;
 const MOVEMENT_NONE: u8 = 0xFF;
 
 /// How far the gateway's UTC clock can be trusted when it stamped the block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ClockQuality {
     /// The gateway does not know whether its clock is synchronised.
@@ -122,7 +124,8 @@ impl SampleBlock {
         let n = self.samples.len();
         let mask = self.channel_mask();
         let mut len = 22 + if self.device_time_ms.is_some() { 8 } else { 0 };
-        for (bit, per) in [(CH_FHR1, 2), (CH_FHR2, 2), (CH_MHR, 2), (CH_TOCO, 1), (CH_MOVEMENT, 1)] {
+        for (bit, per) in [(CH_FHR1, 2), (CH_FHR2, 2), (CH_MHR, 2), (CH_TOCO, 1), (CH_MOVEMENT, 1)]
+        {
             if mask & bit != 0 {
                 len += per * n;
             }
@@ -199,7 +202,8 @@ impl SampleBlock {
         }
         if mask & CH_MARKS != 0 {
             for chunk in self.samples.chunks(8) {
-                let byte = chunk.iter().enumerate().fold(0u8, |b, (i, s)| b | (u8::from(s.mark) << i));
+                let byte =
+                    chunk.iter().enumerate().fold(0u8, |b, (i, s)| b | (u8::from(s.mark) << i));
                 out.push(byte);
             }
         }
@@ -278,7 +282,9 @@ impl SampleBlock {
             }
         }
         if mask & CH_TOCO != 0 {
-            for (index, (&raw, s)) in r.take("TOCO", count)?.iter().zip(samples.iter_mut()).enumerate() {
+            for (index, (&raw, s)) in
+                r.take("TOCO", count)?.iter().zip(samples.iter_mut()).enumerate()
+            {
                 s.toco = if raw == TOCO_NONE {
                     None
                 } else {
@@ -287,7 +293,9 @@ impl SampleBlock {
             }
         }
         if mask & CH_MOVEMENT != 0 {
-            for (index, (&raw, s)) in r.take("movement", count)?.iter().zip(samples.iter_mut()).enumerate() {
+            for (index, (&raw, s)) in
+                r.take("movement", count)?.iter().zip(samples.iter_mut()).enumerate()
+            {
                 s.movement = match raw {
                     0 => Some(Movement::None),
                     1 => Some(Movement::Detected),
@@ -314,7 +322,14 @@ impl SampleBlock {
         if r.pos != buf.len() {
             return Err(WireError::TrailingBytes(buf.len() - r.pos));
         }
-        Ok(Self { first_seq, rx_utc_ms, device_time_ms, clock, backlog: flags & FLAG_BACKLOG != 0, samples })
+        Ok(Self {
+            first_seq,
+            rx_utc_ms,
+            device_time_ms,
+            clock,
+            backlog: flags & FLAG_BACKLOG != 0,
+            samples,
+        })
     }
 }
 
@@ -367,7 +382,12 @@ mod tests {
 
     #[test]
     fn single_live_sample_is_small() {
-        let b = SampleBlock { first_seq: 7, rx_utc_ms: T0, samples: vec![sample(140)], ..Default::default() };
+        let b = SampleBlock {
+            first_seq: 7,
+            rx_utc_ms: T0,
+            samples: vec![sample(140)],
+            ..Default::default()
+        };
         let bytes = b.encode();
         assert_eq!(bytes.len(), 22 + 2 + 1);
         assert_eq!(bytes.len(), b.encoded_len());
@@ -377,9 +397,20 @@ mod tests {
     #[test]
     fn golden_bytes_match_protocol_document() {
         // The worked example in PROTOCOL.md, section "Example".
-        let mut s0 = Sample { fhr1: Bpm::from_f32(140.25), mhr: Bpm::from_whole(82), toco: Toco::new(10), ..Sample::EMPTY };
+        let mut s0 = Sample {
+            fhr1: Bpm::from_f32(140.25),
+            mhr: Bpm::from_whole(82),
+            toco: Toco::new(10),
+            ..Sample::EMPTY
+        };
         s0.quality.fhr1 = SignalQuality::Good;
-        let s1 = Sample { fhr1: None, mhr: Bpm::from_whole(83), toco: Toco::new(11), mark: true, ..Sample::EMPTY };
+        let s1 = Sample {
+            fhr1: None,
+            mhr: Bpm::from_whole(83),
+            toco: Toco::new(11),
+            mark: true,
+            ..Sample::EMPTY
+        };
         let b = SampleBlock {
             first_seq: 1000,
             rx_utc_ms: 1_790_000_000_000,
@@ -405,7 +436,13 @@ mod tests {
 
     #[test]
     fn rejects_what_a_receiver_must_not_store() {
-        let good = SampleBlock { first_seq: 0, rx_utc_ms: T0, samples: vec![sample(140); 4], ..Default::default() }.encode();
+        let good = SampleBlock {
+            first_seq: 0,
+            rx_utc_ms: T0,
+            samples: vec![sample(140); 4],
+            ..Default::default()
+        }
+        .encode();
         assert!(SampleBlock::decode(&good).is_ok());
 
         let mut v = good.clone();
@@ -419,13 +456,19 @@ mod tests {
         // FHR 900 bpm.
         let mut v = good.clone();
         v[22..24].copy_from_slice(&(900u16 * 4).to_le_bytes());
-        assert!(matches!(SampleBlock::decode(&v), Err(WireError::HeartRateOutOfRange { index: 0, .. })));
+        assert!(matches!(
+            SampleBlock::decode(&v),
+            Err(WireError::HeartRateOutOfRange { index: 0, .. })
+        ));
 
         let mut v = good.clone();
         v.push(0);
         assert_eq!(SampleBlock::decode(&v), Err(WireError::TrailingBytes(1)));
 
-        assert!(matches!(SampleBlock::decode(&good[..good.len() - 1]), Err(WireError::Truncated { .. })));
+        assert!(matches!(
+            SampleBlock::decode(&good[..good.len() - 1]),
+            Err(WireError::Truncated { .. })
+        ));
         assert!(matches!(SampleBlock::decode(&[]), Err(WireError::Truncated { .. })));
 
         // Receive time in 1970.
@@ -441,11 +484,22 @@ mod tests {
     }
 
     fn arb_bpm() -> impl Strategy<Value = Option<Bpm>> {
-        prop_oneof![Just(None), (Bpm::MIN_QUARTERS..=Bpm::MAX_QUARTERS).prop_map(Bpm::from_quarters)]
+        prop_oneof![
+            Just(None),
+            (Bpm::MIN_QUARTERS..=Bpm::MAX_QUARTERS).prop_map(Bpm::from_quarters)
+        ]
     }
 
     fn arb_sample() -> impl Strategy<Value = Sample> {
-        (arb_bpm(), arb_bpm(), arb_bpm(), proptest::option::of(0u8..=127), proptest::option::of(any::<bool>()), any::<bool>(), any::<u8>())
+        (
+            arb_bpm(),
+            arb_bpm(),
+            arb_bpm(),
+            proptest::option::of(0u8..=127),
+            proptest::option::of(any::<bool>()),
+            any::<bool>(),
+            any::<u8>(),
+        )
             .prop_map(|(fhr1, fhr2, mhr, toco, mv, mark, q)| Sample {
                 fhr1,
                 fhr2,

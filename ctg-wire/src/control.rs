@@ -104,7 +104,9 @@ impl Versioned for DeviceEvent {
         check_time(self.at_ms)?;
         match &self.kind {
             EventKind::SamplesDropped { first_seq, last_seq, .. } if first_seq > last_seq => {
-                Err(ControlError::Invalid(format!("samples_dropped: first_seq {first_seq} > last_seq {last_seq}")))
+                Err(ControlError::Invalid(format!(
+                    "samples_dropped: first_seq {first_seq} > last_seq {last_seq}"
+                )))
             }
             EventKind::Annotation { text } if text.len() > 1024 => {
                 Err(ControlError::Invalid("annotation longer than 1024 bytes".into()))
@@ -263,7 +265,12 @@ mod tests {
 
     #[test]
     fn event_json_is_flat_and_round_trips() {
-        let e = DeviceEvent::new(3, T0, 480, EventKind::SignalLoss { channel: Channel::Fhr1, active: true });
+        let e = DeviceEvent::new(
+            3,
+            T0,
+            480,
+            EventKind::SignalLoss { channel: Channel::Fhr1, active: true },
+        );
         let text = String::from_utf8(e.encode()).unwrap();
         assert_eq!(
             text,
@@ -279,14 +286,22 @@ mod tests {
             Ack::decode(br#"{"v":2,"through_seq":1,"at_ms":1790000000000}"#),
             Err(ControlError::UnsupportedVersion(2))
         ));
-        assert!(matches!(Ack::decode(br#"{"v":1,"through_seq":1,"at_ms":5}"#), Err(ControlError::Invalid(_))));
+        assert!(matches!(
+            Ack::decode(br#"{"v":1,"through_seq":1,"at_ms":5}"#),
+            Err(ControlError::Invalid(_))
+        ));
         assert!(matches!(
             Ack::decode(br#"{"v":1,"through_seq":1,"at_ms":1790000000000,"extra":1}"#),
             Err(ControlError::Json(_))
         ));
         let big = vec![b' '; MAX_CONTROL_LEN + 1];
         assert!(matches!(Presence::decode(&big), Err(ControlError::TooLarge(_))));
-        let dropped = DeviceEvent::new(1, T0, 0, EventKind::SamplesDropped { first_seq: 9, last_seq: 3, reason: "full".into() });
+        let dropped = DeviceEvent::new(
+            1,
+            T0,
+            0,
+            EventKind::SamplesDropped { first_seq: 9, last_seq: 3, reason: "full".into() },
+        );
         assert!(matches!(DeviceEvent::decode(&dropped.encode()), Err(ControlError::Invalid(_))));
     }
 
@@ -298,7 +313,12 @@ mod tests {
             at_ms: T0,
             reason: "connection_lost".into(),
             software: "0.1.0".into(),
-            devices: vec![DeviceInfo { device: Label::new("dev0").unwrap(), bed: "3".into(), connected: true, next_seq: 12 }],
+            devices: vec![DeviceInfo {
+                device: Label::new("dev0").unwrap(),
+                bed: "3".into(),
+                connected: true,
+                next_seq: 12,
+            }],
         };
         assert_eq!(Presence::decode(&p.encode()).unwrap(), p);
         let h = Heartbeat {

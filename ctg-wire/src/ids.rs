@@ -104,7 +104,8 @@ impl std::str::FromStr for StreamId {
     /// Parses `site/gateway/device`.
     fn from_str(s: &str) -> Result<Self, IdError> {
         let mut parts = s.split('/');
-        let (Some(a), Some(b), Some(c), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(a), Some(b), Some(c), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(IdError::BadCharacter(s.to_owned()));
         };

@@ -102,7 +102,9 @@ pub enum Movement {
 }
 
 /// Signal quality of one channel as the device (or the gateway) judged it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SignalQuality {
     /// The device does not report quality (the Corometrics wire has none).
@@ -141,7 +143,10 @@ pub struct Qualities {
 impl Qualities {
     /// Packs into one byte: bits 0–1 FHR1, 2–3 FHR2, 4–5 MHR, 6–7 TOCO.
     pub const fn pack(self) -> u8 {
-        self.fhr1.bits() | (self.fhr2.bits() << 2) | (self.mhr.bits() << 4) | (self.toco.bits() << 6)
+        self.fhr1.bits()
+            | (self.fhr2.bits() << 2)
+            | (self.mhr.bits() << 4)
+            | (self.toco.bits() << 6)
     }
 
     pub const fn unpack(b: u8) -> Self {

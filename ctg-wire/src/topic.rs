@@ -94,7 +94,10 @@ impl Topic {
                     "ack" => TopicKind::Ack,
                     _ => return None,
                 };
-                Some(Topic::Device { stream: StreamId::parse_parts(site, gateway, device).ok()?, kind })
+                Some(Topic::Device {
+                    stream: StreamId::parse_parts(site, gateway, device).ok()?,
+                    kind,
+                })
             }
             _ => None,
         }
@@ -119,13 +122,26 @@ mod tests {
             assert_eq!(Topic::parse(&t), Some(Topic::Device { stream: s.clone(), kind }));
         }
         let (site, gw) = (s.site.clone(), s.gateway.clone());
-        assert_eq!(Topic::parse(&Topic::presence(&site, &gw)), Some(Topic::Presence { site: site.clone(), gateway: gw.clone() }));
-        assert_eq!(Topic::parse(&Topic::heartbeat(&site, &gw)), Some(Topic::Heartbeat { site, gateway: gw }));
+        assert_eq!(
+            Topic::parse(&Topic::presence(&site, &gw)),
+            Some(Topic::Presence { site: site.clone(), gateway: gw.clone() })
+        );
+        assert_eq!(
+            Topic::parse(&Topic::heartbeat(&site, &gw)),
+            Some(Topic::Heartbeat { site, gateway: gw })
+        );
     }
 
     #[test]
     fn foreign_topics_are_not_parsed() {
-        for t in ["", "ctg/v2/a/b/c/samples", "ctg/v1/a/b/c/other", "ctg/v1/a/b", "ctg/v1/a/b/c/d/samples", "ctg/v1/a b/g/d/samples"] {
+        for t in [
+            "",
+            "ctg/v2/a/b/c/samples",
+            "ctg/v1/a/b/c/other",
+            "ctg/v1/a/b",
+            "ctg/v1/a/b/c/d/samples",
+            "ctg/v1/a b/g/d/samples",
+        ] {
             assert_eq!(Topic::parse(t), None, "{t}");
         }
     }

@@ -97,7 +97,10 @@ impl Mosquitto {
             return Ok(());
         }
         let program = find_program("mosquitto").ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, "mosquitto is not installed: run `cargo xtask setup`")
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                "mosquitto is not installed: run `cargo xtask setup`",
+            )
         })?;
         let conf = self.dir.path().join("mosquitto.conf");
         std::fs::write(&conf, config(self.port, self.dir.path()))?;
@@ -112,12 +115,17 @@ impl Mosquitto {
         self.child = Some(child);
         let addr = self.addr();
         let up = wait_until(Duration::from_secs(10), || {
-            self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None))) && accepts_connections(addr)
+            self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+                && accepts_connections(addr)
         });
         if !up {
-            let log = std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default();
+            let log =
+                std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default();
             self.stop();
-            return Err(io::Error::other(format!("mosquitto did not start on port {}: {log}", self.port)));
+            return Err(io::Error::other(format!(
+                "mosquitto did not start on port {}: {log}",
+                self.port
+            )));
         }
         Ok(())
     }

@@ -130,7 +130,13 @@ pub fn start() -> Result<String> {
     let url = format!("postgres://{DB_USER}:{password}@127.0.0.1:{port}/{DB_NAME}");
     fs::write(l.url_file(), &url)?;
     // The application database; per-test databases are created by the tests themselves.
-    let exists = psql(&l, port, &password, "postgres", &format!("SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"))?;
+    let exists = psql(
+        &l,
+        port,
+        &password,
+        "postgres",
+        &format!("SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"),
+    )?;
     if exists.trim() != "1" {
         psql(&l, port, &password, "postgres", &format!("CREATE DATABASE {DB_NAME}"))?;
     }
@@ -167,7 +173,10 @@ fn is_running(l: &Layout) -> bool {
 }
 
 fn install(l: &Layout) -> Result<()> {
-    eprintln!("xtask: installing PostgreSQL 17 + TimescaleDB from Debian {SUITE} into {}", l.prefix().display());
+    eprintln!(
+        "xtask: installing PostgreSQL 17 + TimescaleDB from Debian {SUITE} into {}",
+        l.prefix().display()
+    );
     let apt_dir = l.base.join("apt");
     let _ = fs::remove_dir_all(&apt_dir);
     let _ = fs::remove_dir_all(l.prefix());
@@ -177,7 +186,10 @@ fn install(l: &Layout) -> Result<()> {
     fs::write(apt_dir.join("status"), "")?;
     fs::write(
         apt_dir.join("sources.list"),
-        format!("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {} {SUITE} main\n", mirror()),
+        format!(
+            "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {} {SUITE} main\n",
+            mirror()
+        ),
     )?;
     let opts = |a: &Path| -> Vec<String> {
         [
@@ -272,7 +284,15 @@ fn init_cluster(l: &Layout) -> Result<()> {
     let out = as_server_user(&l.bin("initdb"))
         .arg("-D")
         .arg(&data)
-        .args(["-U", DB_USER, "--auth-host=scram-sha-256", "--auth-local=peer", "-E", "UTF8", "--locale=C.UTF-8"])
+        .args([
+            "-U",
+            DB_USER,
+            "--auth-host=scram-sha-256",
+            "--auth-local=peer",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ])
         .arg(format!("--pwfile={}", pwfile.display()))
         .output()
         .context("running initdb")?;
@@ -298,7 +318,10 @@ fn psql(l: &Layout, port: u16, password: &str, db: &str, sql: &str) -> Result<St
 }
 
 fn password_from_url(url: &str) -> Result<String> {
-    let rest = url.trim().strip_prefix(&format!("postgres://{DB_USER}:")).context("malformed saved URL")?;
+    let rest = url
+        .trim()
+        .strip_prefix(&format!("postgres://{DB_USER}:"))
+        .context("malformed saved URL")?;
     Ok(rest.split('@').next().unwrap_or_default().to_owned())
 }
 
@@ -317,7 +340,11 @@ fn chown_for_server(path: &Path) -> Result<()> {
     if !crate::setup::is_root() {
         return Ok(());
     }
-    let status = Command::new("chown").arg("-R").arg(format!("{SYSTEM_USER}:{SYSTEM_USER}")).arg(path).status()?;
+    let status = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{SYSTEM_USER}:{SYSTEM_USER}"))
+        .arg(path)
+        .status()?;
     if !status.success() {
         bail!("chown {} failed", path.display());
     }
@@ -330,7 +357,14 @@ fn ensure_system_user() -> Result<()> {
         return Ok(());
     }
     let status = Command::new("useradd")
-        .args(["--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER])
+        .args([
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            SYSTEM_USER,
+        ])
         .status()
         .context("running useradd")?;
     if !status.success() {

@@ -28,7 +28,10 @@ pub fn run() -> Result<()> {
         let mut cmd: Vec<&str> = sudo.clone();
         cmd.extend_from_slice(&["env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]);
         cmd.extend_from_slice(args);
-        let status = Command::new(cmd[0]).args(&cmd[1..]).status().with_context(|| format!("running {}", cmd.join(" ")))?;
+        let status = Command::new(cmd[0])
+            .args(&cmd[1..])
+            .status()
+            .with_context(|| format!("running {}", cmd.join(" ")))?;
         if !status.success() {
             bail!("`{}` failed ({status})", cmd.join(" "));
         }
@@ -49,5 +52,8 @@ fn installed(package: &str) -> bool {
 }
 
 pub fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }

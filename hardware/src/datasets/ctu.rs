@@ -41,11 +41,14 @@ pub fn parse_ctu_header(text: &str) -> Result<CtuHeader, DatasetError> {
     let first = lines.next().ok_or_else(|| err("empty WFDB header"))?;
     let f: Vec<&str> = first.split_whitespace().collect();
     if f.len() < 4 {
-        return Err(err(format!("WFDB record line {first:?}: expected name, signals, rate, samples")));
+        return Err(err(format!(
+            "WFDB record line {first:?}: expected name, signals, rate, samples"
+        )));
     }
     let record = f[0].to_owned();
     let nsig: usize = f[1].parse().map_err(|_| err(format!("bad signal count {:?}", f[1])))?;
-    let sample_rate_hz: f32 = f[2].parse().map_err(|_| err(format!("bad sampling rate {:?}", f[2])))?;
+    let sample_rate_hz: f32 =
+        f[2].parse().map_err(|_| err(format!("bad sampling rate {:?}", f[2])))?;
     let samples: usize = f[3].parse().map_err(|_| err(format!("bad sample count {:?}", f[3])))?;
     let mut signals = Vec::new();
     let mut dat_file = String::new();
@@ -78,7 +81,12 @@ pub fn parse_ctu_header(text: &str) -> Result<CtuHeader, DatasetError> {
         // Gain field: `100(0)/bpm` = gain 100, baseline 0, units bpm; baseline and units optional.
         let (gain_part, units) = p[2].split_once('/').unwrap_or((p[2], ""));
         let (gain_text, baseline) = match gain_part.split_once('(') {
-            Some((g, b)) => (g, b.trim_end_matches(')').parse().map_err(|_| err(format!("bad baseline in {:?}", p[2])))?),
+            Some((g, b)) => (
+                g,
+                b.trim_end_matches(')')
+                    .parse()
+                    .map_err(|_| err(format!("bad baseline in {:?}", p[2])))?,
+            ),
             None => (gain_part, 0),
         };
         let gain: f32 = gain_text.parse().map_err(|_| err(format!("bad gain {:?}", p[2])))?;
@@ -90,8 +98,11 @@ pub fn parse_ctu_header(text: &str) -> Result<CtuHeader, DatasetError> {
             gain,
             baseline,
             units: units.to_owned(),
-            initial_value: p[5].parse().map_err(|_| err(format!("bad initial value {:?}", p[5])))?,
-            checksum: p[6].parse::<i64>().map_err(|_| err(format!("bad checksum {:?}", p[6])))? as u16,
+            initial_value: p[5]
+                .parse()
+                .map_err(|_| err(format!("bad initial value {:?}", p[5])))?,
+            checksum: p[6].parse::<i64>().map_err(|_| err(format!("bad checksum {:?}", p[6])))?
+                as u16,
             description: p[8..].join(" "),
         });
     }
@@ -112,7 +123,11 @@ pub fn parse_ctu_dat(header: &CtuHeader, bytes: &[u8]) -> Result<Recording, Data
     }
     let need = header.samples * 4;
     if bytes.len() != need {
-        return Err(err(format!("{}: {} bytes, header implies {need}", header.dat_file, bytes.len())));
+        return Err(err(format!(
+            "{}: {} bytes, header implies {need}",
+            header.dat_file,
+            bytes.len()
+        )));
     }
     let (fs, us) = (&header.signals[0], &header.signals[1]);
     let mut fhr = Vec::with_capacity(header.samples);
@@ -123,7 +138,9 @@ pub fn parse_ctu_dat(header: &CtuHeader, bytes: &[u8]) -> Result<Recording, Data
         let u = i16::from_le_bytes([s[2], s[3]]);
         sum_f = sum_f.wrapping_add(f as u16);
         sum_u = sum_u.wrapping_add(u as u16);
-        let conv = |raw: i16, sig: &CtuSignal| (raw != 0).then(|| (f32::from(raw) - sig.baseline as f32) / sig.gain);
+        let conv = |raw: i16, sig: &CtuSignal| {
+            (raw != 0).then(|| (f32::from(raw) - sig.baseline as f32) / sig.gain)
+        };
         fhr.push(conv(f, fs));
         uc.push(conv(u, us));
     }

@@ -10,7 +10,7 @@ mod fhrma;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use ctu::{parse_ctu_dat, parse_ctu_header, CtuHeader, CtuSignal};
+pub use ctu::{CtuHeader, CtuSignal, parse_ctu_dat, parse_ctu_header};
 pub use fhrma::{parse_fhr, parse_fhrm};
 
 /// Environment variable naming the datasets directory; defaults to `../shared/datasets` next to
@@ -129,7 +129,9 @@ pub enum DatasetError {
 /// Reads a recording, choosing the parser from the extension. For CTU-UHB either the `.hea` or
 /// the `.dat` path may be given; the other is looked up beside it.
 pub fn read_recording(path: &Path) -> Result<Recording, DatasetError> {
-    let read = |p: &Path| std::fs::read(p).map_err(|source| DatasetError::Io { path: p.to_owned(), source });
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|source| DatasetError::Io { path: p.to_owned(), source })
+    };
     let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("recording").to_owned();
     match path.extension().and_then(|e| e.to_str()) {
         Some("fhr") => parse_fhr(&name, &read(path)?),
@@ -147,7 +149,8 @@ pub fn read_recording(path: &Path) -> Result<Recording, DatasetError> {
 
 /// Lists the files with extension `ext` directly in `dir`, sorted by name.
 pub fn list_files(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, DatasetError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| DatasetError::Io { path: dir.to_owned(), source })?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|source| DatasetError::Io { path: dir.to_owned(), source })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().and_then(|e| e.to_str()) == Some(ext))
@@ -187,7 +190,9 @@ mod tests {
         assert_eq!(train01.fhr2[1000], None, "raw 0 = no signal");
         assert_eq!(train01.toco[1000], Some(83.0), "raw 166 / 2");
         // The WMFB reference has one baseline value per sample of the same recording.
-        let reference = std::fs::read_to_string(dir.join("fhrma/wmfb-reference-train/train01_baseline.csv")).unwrap();
+        let reference =
+            std::fs::read_to_string(dir.join("fhrma/wmfb-reference-train/train01_baseline.csv"))
+                .unwrap();
         assert_eq!(reference.lines().count(), train01.len());
 
         let ctu = read_recording(&dir.join("ctu-uhb/1001.hea")).unwrap();
