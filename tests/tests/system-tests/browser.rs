@@ -257,7 +257,7 @@ async fn without_a_session_the_page_asks_for_a_login_and_a_used_link_is_refused(
 /// `cargo test -p system-tests --test system-tests -- --ignored screenshots`). Waits until
 /// the traces fill the tiles (about 4 minutes of real time).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "writes docs/monitor/*.png; takes about 5 minutes"]
+#[ignore = "writes docs/monitor/*.png; takes about 7 minutes"]
 async fn screenshots_for_the_docs() {
     let demo = start_demo(8).await;
     let browser = Browser::start(1600, 900).await;
@@ -267,6 +267,14 @@ async fn screenshots_for_the_docs() {
     browser
         .wait_tiles(400, "about 4 minutes of trace on every bed", |t| {
             t.iter().all(|x| samples(x) >= 900)
+        })
+        .await;
+    // The analysis has classified most beds (the first window needs 5 minutes of trace) and the
+    // late-deceleration bed has raised its alarm.
+    browser
+        .wait_tiles(300, "classification on most beds and the late-deceleration alarm", |t| {
+            t.iter().filter(|x| !attr(x, "jsogLevel").is_empty()).count() >= 5
+                && attr(&t[3], "alarmKinds").contains("pathological")
         })
         .await;
     // The ambulance drives out of coverage: its bed must look unmistakably offline.
