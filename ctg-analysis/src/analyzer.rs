@@ -117,7 +117,7 @@ const U90: f32 = 0.795;
 fn descent_models() -> &'static [(f32, Vec<f32>)] {
     static MODELS: std::sync::OnceLock<Vec<(f32, Vec<f32>)>> = std::sync::OnceLock::new();
     MODELS.get_or_init(|| {
-        (0..29)
+        (0..N_DESCENTS)
             .map(|i| {
                 let t = 4.0 + 2.0 * i as f32;
                 let samples = t * SAMPLE_RATE_HZ as f32;
@@ -130,6 +130,68 @@ fn descent_models() -> &'static [(f32, Vec<f32>)] {
             })
             .collect()
     })
+}
+
+/// Number of candidate descent durations.
+const N_DESCENTS: usize = 29;
+
+/// [`descent_models`] step by step: the shape of every candidate at each sample before the 90 %
+/// point, so that the fit accumulates all candidates together.
+struct DescentSteps {
+    /// Per step: the candidates still falling there are `first..` (the falls lengthen with the
+    /// duration), and their shapes (unused entries 0).
+    steps: Vec<(usize, [f32; N_DESCENTS])>,
+    /// Length of each candidate's fall.
+    lens: [usize; N_DESCENTS],
+    durations: [f32; N_DESCENTS],
+}
+
+fn descent_steps() -> &'static DescentSteps {
+    static STEPS: std::sync::OnceLock<DescentSteps> = std::sync::OnceLock::new();
+    STEPS.get_or_init(|| {
+        let models = descent_models();
+        let lens: [usize; N_DESCENTS] = std::array::from_fn(|i| models[i].1.len());
+        let longest = lens.iter().copied().max().unwrap_or(0);
+        let steps = (0..longest)
+            .map(|s| {
+                // The first candidate from which every fall is longer than `s`.
+                let first = lens.iter().rposition(|&l| l <= s).map_or(0, |i| i + 1);
+                let shapes = std::array::from_fn(|i| models[i].1.get(s).copied().unwrap_or(0.0));
+                (first, shapes)
+            })
+            .collect();
+        DescentSteps { steps, lens, durations: std::array::from_fn(|i| models[i].0) }
+    })
+}
+
+/// The duration of the candidate descent that fits best: `dev[..len]` is the FHR below the
+/// baseline up to the 90 % point (NaN: none), `sq` its prefix sums of squares. The squared
+/// errors of all candidates are accumulated together, one sample at a time (independent sums,
+/// where one candidate after another would wait on each addition); each candidate's sum adds
+/// the same terms in the same order as on its own, so the answer is the same to the bit.
+fn fit_descent(dev: &[f32], len: usize, sq: &[f32], depth: f32) -> f32 {
+    let table = descent_steps();
+    let mut sse = [0f32; N_DESCENTS];
+    for (s, (first, shapes)) in table.steps.iter().enumerate().take(len) {
+        let d = dev[len - 1 - s];
+        if d.is_nan() {
+            continue;
+        }
+        for (e, &shape) in sse[*first..].iter_mut().zip(&shapes[*first..]) {
+            let model = depth * shape;
+            *e += (d - model) * (d - model);
+        }
+    }
+    let (mut best_t, mut best_sse) = (ABRUPT_S as f32, f32::INFINITY);
+    for ((&e, &l), &t) in sse.iter().zip(&table.lens).zip(&table.durations) {
+        // Before the modelled fall the model is 0: that part is a prefix sum of squares.
+        let e = e + sq[len - len.min(l)];
+        if e < best_sse {
+            best_sse = e;
+            best_t = t;
+        }
+    }
+    best_t
 }
 
 impl Analyzer {
@@ -206,6 +268,20 @@ impl Analyzer {
             v.reserve(samples.len());
         }
         self.movement.reserve(samples.len());
+        // The per-sample results grow by as much (once refreshed); reserving it now saves the
+        // copies of repeated doubling on a long push.
+        let [s0, s1, s2] = &mut self.smooth;
+        for v in [&mut self.clean, &mut self.used, &mut self.filled, &mut self.bl, s0, s1, s2] {
+            v.reserve(samples.len());
+        }
+        self.fs_flag.reserve(samples.len());
+        self.mask.reserve(samples.len());
+        self.fs.reserve(samples.len());
+        self.baseline.reserve(samples.len());
+        self.toco_stage.reserve(samples.len());
+        for ma in &mut self.ma {
+            ma.reserve(samples.len());
+        }
         for s in samples {
             self.raw.push(to_nan(s.fhr));
             self.mhr.push(to_nan(s.mhr));
@@ -578,27 +654,7 @@ impl Analyzer {
         for (k, &d) in dev.iter().enumerate().take(len) {
             sq[k + 1] = sq[k] + if d.is_nan() { 0.0 } else { d * d };
         }
-        let (mut best_t, mut best_sse) = (ABRUPT_S as f32, f32::INFINITY);
-        for (t, fall) in descent_models() {
-            let mut sse = 0.0f32;
-            let mut k = len;
-            for &shape in fall {
-                if k == 0 {
-                    break;
-                }
-                k -= 1;
-                let d = dev[k];
-                if !d.is_nan() {
-                    let model = depth * shape;
-                    sse += (d - model) * (d - model);
-                }
-            }
-            sse += sq[k];
-            if sse < best_sse {
-                best_sse = sse;
-                best_t = *t;
-            }
-        }
+        let best_t = fit_descent(&dev, len, &sq, depth);
         (f64::from(best_t), nadir as f64 / HZ - f64::from(U90 * best_t))
     }
 
@@ -752,4 +808,62 @@ pub fn analyze(samples: &[Sample], config: &Config) -> Result<Analysis, Error> {
     let mut a = Analyzer::new(config.clone())?;
     a.push(samples);
     Ok(a.analysis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The fit as first written: one candidate after another.
+    fn fit_descent_one_by_one(dev: &[f32], len: usize, sq: &[f32], depth: f32) -> f32 {
+        let (mut best_t, mut best_sse) = (ABRUPT_S as f32, f32::INFINITY);
+        for (t, fall) in descent_models() {
+            let mut sse = 0.0f32;
+            let mut k = len;
+            for &shape in fall {
+                if k == 0 {
+                    break;
+                }
+                k -= 1;
+                let d = dev[k];
+                if !d.is_nan() {
+                    let model = depth * shape;
+                    sse += (d - model) * (d - model);
+                }
+            }
+            sse += sq[k];
+            if sse < best_sse {
+                best_sse = sse;
+                best_t = *t;
+            }
+        }
+        best_t
+    }
+
+    #[test]
+    fn descent_falls_lengthen_with_the_duration() {
+        let lens: Vec<usize> = descent_models().iter().map(|m| m.1.len()).collect();
+        assert!(lens.windows(2).all(|w| w[0] <= w[1]), "{lens:?}");
+    }
+
+    proptest! {
+        #[test]
+        fn descent_fit_matches_one_candidate_at_a_time(
+            values in proptest::collection::vec(
+                prop_oneof![4 => -10.0f32..60.0, 1 => Just(f32::NAN)], 1..=241),
+            depth in prop_oneof![5.0f32..80.0, Just(f32::NAN), Just(f32::NEG_INFINITY)],
+        ) {
+            let len = values.len();
+            let mut dev = [f32::NAN; 241];
+            dev[..len].copy_from_slice(&values);
+            let mut sq = [0f32; 242];
+            for (k, &d) in dev.iter().enumerate().take(len) {
+                sq[k + 1] = sq[k] + if d.is_nan() { 0.0 } else { d * d };
+            }
+            let fast = fit_descent(&dev, len, &sq, depth);
+            let slow = fit_descent_one_by_one(&dev, len, &sq, depth);
+            prop_assert_eq!(fast.to_bits(), slow.to_bits());
+        }
+    }
 }

@@ -170,6 +170,21 @@ impl Default for BaselineStage {
 }
 
 impl BaselineStage {
+    /// Makes room for `more` samples.
+    pub fn reserve(&mut self, more: usize) {
+        self.prefix.reserve(more);
+        let blocks = more / BLOCK + 1;
+        self.features.reserve(blocks);
+        for (p, pass) in self.passes.iter_mut().zip(&PASSES) {
+            for v in [&mut p.weight, &mut p.value, &mut p.fine] {
+                v.reserve(blocks);
+            }
+            for v in [&mut p.merged_weight, &mut p.merged_value, &mut p.out] {
+                v.reserve(blocks / pass.merge + 1);
+            }
+        }
+    }
+
     /// Finalises what `used[..used_final]` (final usable FHR) allows. Writes `out[frontier..]`.
     pub fn advance(&mut self, used: &[f32], used_final: usize, out: &mut Vec<f32>) {
         self.prefix.extend_to(used, used_final);
@@ -326,7 +341,7 @@ impl BaselineStage {
         let n_out = p.out.len();
         for j in p.fine.len()..avail {
             let u = (j as f64 + 0.5) / m as f64 - 0.5;
-            let j0 = u.floor() as i64;
+            let j0 = crate::signal::floor_i64(u);
             if !eod && j0 + 1 >= n_out as i64 {
                 break;
             }
@@ -367,8 +382,8 @@ impl BaselineStage {
 /// The block whose centre is at or before sample `i`, and the fraction of the way to the next.
 fn block_position(i: usize) -> (i64, f32) {
     let u = (i as f64 + 0.5) / BLOCK as f64 - 0.5;
-    let j0 = u.floor();
-    (j0 as i64, (u - j0) as f32)
+    let j0 = crate::signal::floor_i64(u);
+    (j0, (u - j0 as f64) as f32)
 }
 
 #[cfg(test)]

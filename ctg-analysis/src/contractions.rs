@@ -100,6 +100,13 @@ impl TocoStage {
         self.scan.open.unwrap_or(self.scan.pos)
     }
 
+    /// Makes room for `more` samples.
+    pub fn reserve(&mut self, more: usize) {
+        self.smooth.reserve(more);
+        self.smoothed.reserve(more);
+        self.tone.reserve(more);
+    }
+
     /// Finalises what `toco[..n]` allows (the input channel is final as it arrives).
     pub fn advance(&mut self, toco: &[f32]) {
         let n = toco.len();
@@ -141,11 +148,8 @@ impl TocoStage {
     fn blocks(&mut self, upto: usize, n: usize) -> usize {
         for j in self.block_min.len()..upto {
             let hi = ((j + 1) * TONE_BLOCK).min(n);
-            let m = self.smoothed[j * TONE_BLOCK..hi]
-                .iter()
-                .copied()
-                .filter(|v| !v.is_nan())
-                .fold(f32::NAN, f32::min);
+            // `f32::min` ignores a NaN operand, so missing samples drop out by themselves.
+            let m = self.smoothed[j * TONE_BLOCK..hi].iter().copied().fold(f32::NAN, f32::min);
             self.block_min.push(m);
         }
         self.block_min.len()
@@ -155,11 +159,7 @@ impl TocoStage {
         for j in self.eroded.len()..upto {
             let lo = j.saturating_sub(EROSION);
             let hi = (j + EROSION + 1).min(avail);
-            let m = self.block_min[lo..hi]
-                .iter()
-                .copied()
-                .filter(|v| !v.is_nan())
-                .fold(f32::NAN, f32::min);
+            let m = self.block_min[lo..hi].iter().copied().fold(f32::NAN, f32::min);
             self.eroded.push(m);
         }
         self.eroded.len()
@@ -180,7 +180,7 @@ impl TocoStage {
         let mut i = from;
         while i < n {
             let u = (i as f64 + 0.5) / TONE_BLOCK as f64 - 0.5;
-            let j0 = u.floor() as i64;
+            let j0 = crate::signal::floor_i64(u);
             if !eod && j0 + 1 >= blocks as i64 {
                 break;
             }

@@ -27,6 +27,11 @@ impl Prefix {
         self.acc.len() - 1
     }
 
+    /// Makes room for `more` values.
+    pub fn reserve(&mut self, more: usize) {
+        self.acc.reserve(more);
+    }
+
     pub fn push(&mut self, v: f32) {
         let (s, c) = self.acc[self.acc.len() - 1];
         self.acc.push(if v.is_nan() { (s, c) } else { (s + f64::from(v), c + 1) });
@@ -67,6 +72,13 @@ impl Prefix {
     }
 }
 
+/// `u.floor() as i64` for finite `u` well inside the `i64` range, without a call into libm
+/// (the baseline's interpolations do this once per sample or block).
+pub(crate) fn floor_i64(u: f64) -> i64 {
+    let t = u as i64; // truncates towards zero
+    if (t as f64) > u { t - 1 } else { t }
+}
+
 /// A centred moving average of half-width `h` over the present samples of its input.
 #[derive(Debug, Clone)]
 pub(crate) struct MovingAverage {
@@ -79,6 +91,11 @@ pub(crate) struct MovingAverage {
 impl MovingAverage {
     pub fn new(h: usize) -> Self {
         Self { h, prefix: Prefix::default(), frontier: 0 }
+    }
+
+    /// Makes room for `more` input samples.
+    pub fn reserve(&mut self, more: usize) {
+        self.prefix.reserve(more);
     }
 
     /// Computes the outputs that became final now that `input` is final up to `input_final`.
@@ -322,6 +339,19 @@ pub(crate) fn weighted_median(pairs: &mut [(f32, f32)]) -> Option<f32> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn floor_i64_is_floor() {
+        for u in [-0.5, -0.49, -1.0, -1.5, 0.0, -0.0, 0.25, 1.0, 2.999, 1e12 + 0.5, -1e12 - 0.5] {
+            assert_eq!(floor_i64(u), u.floor() as i64, "{u}");
+        }
+        for i in 0..10_000usize {
+            for m in [1usize, 2, 4, 5, 24, 120] {
+                let u = (i as f64 + 0.5) / m as f64 - 0.5;
+                assert_eq!(floor_i64(u), u.floor() as i64, "{i} / {m}");
+            }
+        }
+    }
 
     fn naive_weighted_median(pairs: &[(f32, f32)]) -> Option<f32> {
         let mut v = pairs.to_vec();

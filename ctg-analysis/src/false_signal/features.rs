@@ -153,6 +153,12 @@ impl UnitSums {
         self.cum.len() / NQ - 1
     }
 
+    /// Makes room for `more` samples.
+    pub fn reserve(&mut self, more: usize) {
+        self.cum.reserve((more / UNIT + 1) * NQ);
+        self.f_samples.reserve(more);
+    }
+
     /// Keeps the first `units` units and the samples they cover.
     pub fn truncate(&mut self, units: usize) {
         self.cum.truncate((units + 1) * NQ);
@@ -180,6 +186,9 @@ impl UnitSums {
         };
         // The maternal means around unit u, slid by one unit per step (one new mean per unit).
         let first = self.units();
+        // One allocation per call instead of doubling as units are appended.
+        self.cum.reserve(units.saturating_sub(first) * NQ);
+        self.f_samples.reserve(upto.saturating_sub(first * UNIT));
         let mut near_m: [f32; 2 * LAG_UNITS + 1] = std::array::from_fn(|k| near(first, k));
         for u in first..units {
             if u > first {
@@ -247,10 +256,11 @@ impl UnitSums {
                 }
             }
             let base = self.cum.len() - NQ;
-            for (k, v) in q.iter().enumerate() {
-                let prev = self.cum[base + k];
-                self.cum.push(prev + v);
+            let mut row = [0f64; NQ];
+            for ((r, prev), v) in row.iter_mut().zip(&self.cum[base..]).zip(&q) {
+                *r = prev + v;
             }
+            self.cum.extend_from_slice(&row);
         }
     }
 
@@ -537,6 +547,14 @@ impl ChunkSums {
             self.fetal_fw.push(b);
             self.false_w.push(x);
             self.false_fw.push(y);
+        }
+    }
+
+    /// Makes room for `more` chunks.
+    pub fn reserve(&mut self, more: usize) {
+        self.p1.reserve(more);
+        for v in [&mut self.fetal_w, &mut self.fetal_fw, &mut self.false_w, &mut self.false_fw] {
+            v.reserve(more);
         }
     }
 

@@ -136,11 +136,25 @@ pub(crate) struct FalseSignalStage {
     p2_final: usize,
     /// Sample flags before this index are final.
     pub frontier: usize,
+    /// Scratch (kept for its allocations): chunks awaiting a model answer, and their level-2
+    /// rows.
+    todo: Vec<usize>,
+    l2_rows: Vec<[f32; N_L2]>,
 }
 
 impl FalseSignalStage {
     pub fn new(models: &'static Compiled, stage2_start: Option<usize>) -> Self {
         Self { models: Some(models), stage2_start, ..Self::default() }
+    }
+
+    /// Makes room for `more` samples.
+    pub fn reserve(&mut self, more: usize) {
+        self.sums.reserve(more);
+        let chunks = more / CHUNK + 1;
+        self.l1_feats.reserve(chunks);
+        self.p1.reserve(chunks);
+        self.p1_sums.reserve(chunks);
+        self.p2.reserve(chunks);
     }
 
     /// Finalises what the inputs allow: `inp.clean` is final below `limit`, the raw channels
@@ -217,19 +231,39 @@ impl FalseSignalStage {
             limit,
         };
         let mut x = [0f32; N_L1];
+        // Features first, then the model over all the new chunks with FHR at once (see
+        // `predict_each`); chunks without FHR stay NaN.
+        let mut todo = std::mem::take(&mut self.todo);
+        todo.clear();
         for c in self.p1.len()..upto {
-            let p = if features::l1(c, &ctx, &mut x) { models.l1.predict(&x) } else { f32::NAN };
+            if features::l1(c, &ctx, &mut x) {
+                todo.push(c);
+            }
             self.l1_feats.push(x);
-            self.p1.push(p);
+            self.p1.push(f32::NAN);
         }
+        let (feats, base, p1) = (&self.l1_feats, self.l1_base, &mut self.p1);
+        models.l1.predict_each(todo.len(), |j| &feats[todo[j] - base], |j, p| p1[todo[j]] = p);
+        self.todo = todo;
     }
 
     fn compute_l2(&mut self, upto: usize, n_chunks: usize, limit: usize) {
         let Some(models) = self.models else { return };
         let mut x = [0f32; N_L2];
+        // As in `compute_l1`, the model runs over the rows of a few chunks at a time.
+        const BATCH: usize = 64;
+        let mut todo = std::mem::take(&mut self.todo);
+        let mut rows = std::mem::take(&mut self.l2_rows);
+        todo.clear();
+        rows.clear();
+        let flush = |todo: &mut Vec<usize>, rows: &mut Vec<[f32; N_L2]>, p2: &mut Vec<f32>| {
+            models.l2.predict_each(todo.len(), |j| &rows[j], |j, p| p2[todo[j]] = p);
+            todo.clear();
+            rows.clear();
+        };
         for c in self.p2.len()..upto {
+            self.p2.push(f32::NAN);
             if self.p1[c].is_nan() {
-                self.p2.push(f32::NAN);
                 continue;
             }
             let t = c * CHUNK;
@@ -241,8 +275,15 @@ impl FalseSignalStage {
                 None => (c, c + 1),
             };
             features::l2(c, &self.l1_feats[c - self.l1_base], &self.p1_sums, seg, n_chunks, &mut x);
-            self.p2.push(models.l2.predict(&x));
+            todo.push(c);
+            rows.push(x);
+            if todo.len() == BATCH {
+                flush(&mut todo, &mut rows, &mut self.p2);
+            }
         }
+        flush(&mut todo, &mut rows, &mut self.p2);
+        self.todo = todo;
+        self.l2_rows = rows;
     }
 
     fn write_flags(&self, raw: &[f32], flags: &mut Vec<bool>, upto: usize) {
