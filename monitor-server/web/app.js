@@ -764,7 +764,8 @@
     text.querySelector('.prio').textContent = t('prio')[a.priority] || a.priority;
     text.querySelector('.where').textContent = `${t('beds')} ${bed.label} ${name}`;
     text.querySelector('.kind').textContent = t('alarmKinds')[a.kind] || a.kind;
-    text.querySelector('.why').textContent = a.detail ? `— ${a.detail}` : '';
+    const why = alarmDetail(a.detail);
+    text.querySelector('.why').textContent = why ? `— ${why}` : '';
     text.querySelector('time').textContent = when;
     li.appendChild(text);
     if (a.acknowledged_ms) {
@@ -829,6 +830,29 @@
 
   function samePatientId(a, b) {
     return !!a && !!b && a.admission_id === b.admission_id && a.patient_id === b.patient_id;
+  }
+
+  // The server writes an alarm's reason in English (it is also the stored record); the page
+  // renders the known forms in the viewer's language and shows anything else as written.
+  function alarmDetail(d) {
+    if (!d || state.lang === 'en') return d || '';
+    const figo = (f) => t('figo')[f.replace(' ', '_')] || f;
+    const rules = [
+      [/^JSOG level (\d)( \(provisional\))?, FIGO (.+)$/, (m) => `JSOG レベル${m[1]}${m[2] ? ' ' + t('provisional') : ''}・FIGO ${figo(m[3])}`],
+      [/^deceleration for (\d+) s, nadir (\d+) bpm$/, (m) => `一過性徐脈 ${m[1]}秒、最下点 ${m[2]} bpm`],
+      [/^FHR (\d+) bpm for 2 min, baseline (\d+) bpm$/, (m) => `FHR ${m[1]} bpm が2分間、基線 ${m[2]} bpm`],
+      [/^FHR (\d+) bpm over 3 min$/, (m) => `FHR ${m[1]} bpm が3分間`],
+      [/^FHR within 5 bpm of MHR (\d+) %, false signal (\d+) % of the last minute$/, (m) => `FHR と MHR の差 5 bpm 以内 ${m[1]}%、直近1分の母体心拍混入 ${m[2]}%`],
+      [/^(\d+) % of the last minute without a valid FHR$/, (m) => `直近1分の ${m[1]}% で有効な FHR なし`],
+      [/^no data for (\d+) s$/, (m) => `${m[1]}秒間データなし`],
+      [/^more than 5 contractions per 10 min over 30 min$/, () => '30分間にわたり10分あたり5回を超える収縮'],
+      [/^cannot assess$/, () => '判定不能'],
+    ];
+    for (const [re, f] of rules) {
+      const m = d.match(re);
+      if (m) return f(m);
+    }
+    return d;
   }
 
   // ---- detail view with scroll-back ---------------------------------------------------------
