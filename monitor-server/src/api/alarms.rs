@@ -33,16 +33,9 @@ pub async fn acknowledge(
     let target = format!("alarm:{id}");
     caller.require(&core, Permission::ViewPatients, "alarm.acknowledge", &target).await?;
     let now = now_ms();
-    let record = match core.analysis.acknowledge(&core, id, &caller.staff.username, now).await {
-        Ok((record, _bed)) => record,
-        Err(e) => {
-            caller
-                .audit(&core, "alarm.acknowledge", &target, AuditOutcome::Failed, &e.to_string())
-                .await
-                .ok();
-            return Err(e.into());
-        }
-    };
+    let acknowledged = core.analysis.acknowledge(&core, id, &caller.staff.username, now).await;
+    let (record, _bed) =
+        caller.audit_failure(&core, "alarm.acknowledge", &target, acknowledged).await?;
     let patient = core
         .store
         .admission(record.alarm.admission_id)

@@ -506,16 +506,14 @@ pub async fn admit(
         gestational_age: ga,
         bed: req.bed.clone(),
     };
-    let admission = match core.store.admit(&new, &caller.staff.username, now_ms()).await {
-        Ok(a) => a,
-        Err(e) => {
-            caller
-                .audit(&core, "patient.admit", &target, AuditOutcome::Failed, &e.to_string())
-                .await
-                .ok();
-            return Err(e.into());
-        }
-    };
+    let admission = caller
+        .audit_failure(
+            &core,
+            "patient.admit",
+            &target,
+            core.store.admit(&new, &caller.staff.username, now_ms()).await,
+        )
+        .await?;
     core.reload_assignments().await?;
     caller
         .audit(
@@ -554,16 +552,7 @@ pub async fn discharge(
         r.binding_of_admission(id).map_or(0, |b| r.binding_frontier(&b.stream))
     };
     let result = core.store.discharge(id, to_seq, now_ms()).await;
-    let a = match result {
-        Ok(a) => a,
-        Err(e) => {
-            caller
-                .audit(&core, "patient.discharge", &target, AuditOutcome::Failed, &e.to_string())
-                .await
-                .ok();
-            return Err(e.into());
-        }
-    };
+    let a = caller.audit_failure(&core, "patient.discharge", &target, result).await?;
     core.reload_assignments().await?;
     caller
         .audit(&core, "patient.discharge", &target, AuditOutcome::Ok, &format!("admission {id}"))
@@ -593,16 +582,14 @@ pub async fn bind(
     let a = load_admission(&core, id).await?;
     let target = format!("patient:{}", a.patient_id);
     let from_seq = core.registry().binding_frontier(&stream);
-    let b = match core.store.bind(id, &stream, from_seq, &caller.staff.username, now_ms()).await {
-        Ok(b) => b,
-        Err(e) => {
-            caller
-                .audit(&core, "stream.bind", &target, AuditOutcome::Failed, &e.to_string())
-                .await
-                .ok();
-            return Err(e.into());
-        }
-    };
+    let b = caller
+        .audit_failure(
+            &core,
+            "stream.bind",
+            &target,
+            core.store.bind(id, &stream, from_seq, &caller.staff.username, now_ms()).await,
+        )
+        .await?;
     core.reload_assignments().await?;
     caller
         .audit(
@@ -631,16 +618,14 @@ pub async fn unbind(
         let r = core.registry();
         r.binding_of_admission(id).map_or(0, |b| r.binding_frontier(&b.stream))
     };
-    let b = match core.store.unbind(id, to_seq, now_ms()).await {
-        Ok(b) => b,
-        Err(e) => {
-            caller
-                .audit(&core, "stream.unbind", &target, AuditOutcome::Failed, &e.to_string())
-                .await
-                .ok();
-            return Err(e.into());
-        }
-    };
+    let b = caller
+        .audit_failure(
+            &core,
+            "stream.unbind",
+            &target,
+            core.store.unbind(id, to_seq, now_ms()).await,
+        )
+        .await?;
     core.reload_assignments().await?;
     caller
         .audit(

@@ -225,6 +225,27 @@ impl Caller {
     ) -> Result<(), ApiError> {
         audit(core, Some(&self.staff), action, target, outcome, &self.remote, detail).await
     }
+
+    /// Passes `result` through; a failure is audited first (best effort: the caller's error is
+    /// what the client must see, not a failure to record it).
+    pub async fn audit_failure<T, E>(
+        &self,
+        core: &Core,
+        action: &str,
+        target: &str,
+        result: Result<T, E>,
+    ) -> Result<T, ApiError>
+    where
+        E: std::fmt::Display + Into<ApiError>,
+    {
+        match result {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                self.audit(core, action, target, AuditOutcome::Failed, &e.to_string()).await.ok();
+                Err(e.into())
+            }
+        }
+    }
 }
 
 /// Appends an audit entry; failure to record is an internal error.
