@@ -27,6 +27,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    #[error("phr.speech_config: {0}")]
+    Speech(#[from] crate::phr::speech::SpeechError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
 }
@@ -48,6 +50,10 @@ pub struct Core {
     pub epoch: watch::Sender<u64>,
     pub logins: Mutex<LoginThrottle>,
     pub ingest_stats: IngestStats,
+    /// PHR API counters, bad input by reason.
+    pub phr_stats: crate::phr::PhrStats,
+    /// The dictation transcriber, when one is configured (`phr.speech_config`).
+    pub speech: std::sync::OnceLock<Arc<crate::phr::speech::Speech>>,
     /// Live CTG analysis and alarms (fed by the ingest, run on its own thread).
     pub analysis: crate::analysis::LiveAnalysis,
     /// Verified against when a username is unknown, so timing does not reveal which exist.
@@ -82,6 +88,8 @@ impl Core {
             epoch: watch::channel(0).0,
             logins: Mutex::new(LoginThrottle::default()),
             ingest_stats: IngestStats::default(),
+            phr_stats: crate::phr::PhrStats::default(),
+            speech: std::sync::OnceLock::new(),
             analysis: crate::analysis::LiveAnalysis::new(ANALYSIS_QUEUE),
             dummy_hash,
             shutdown: CancellationToken::new(),
@@ -175,7 +183,19 @@ impl App {
             credentials: config.mqtt.username.clone().zip(config.mqtt.password.clone()),
             keep_alive: Duration::from_secs(config.mqtt.keep_alive_s),
         };
+        let speech = match config.phr.speech_config.clone() {
+            Some(path) => Some(
+                tokio::task::spawn_blocking(move || crate::phr::speech::Speech::from_config(&path))
+                    .await
+                    .map_err(|e| crate::phr::speech::SpeechError::Model(e.to_string()))??,
+            ),
+            None => None,
+        };
         let core = Core::new(config, store).await?;
+        if let Some(s) = speech {
+            tracing::info!(model = %s.describe, "dictation: transcribing on the server");
+            let _ = core.speech.set(Arc::new(s));
+        }
         let shutdown = core.shutdown.clone();
         let ingest = crate::ingest::start(core.clone(), endpoint, shutdown.clone());
         spawn_housekeeping(core.clone(), shutdown.clone());

@@ -34,6 +34,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub live: LiveConfig,
     pub auth: AuthConfig,
+    pub phr: PhrConfig,
 }
 
 impl Default for Config {
@@ -47,6 +48,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             live: LiveConfig::default(),
             auth: AuthConfig::default(),
+            phr: PhrConfig::default(),
         }
     }
 }
@@ -236,6 +238,57 @@ impl Default for AuthConfig {
     }
 }
 
+/// The mothers' PHR API and the clinic's view of it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PhrConfig {
+    /// Lifetime of an app access token.
+    pub access_token_minutes: u64,
+    /// Lifetime of an app refresh token (she logs in again after this long offline).
+    pub refresh_token_days: u64,
+    /// Lifetime of a clinic's invitation code.
+    pub invitation_days: u64,
+    /// Home blood-pressure tiers the clinic works with, `[systolic, diastolic]` mmHg: a tier
+    /// applies when either value reaches it (clinical.md §3).
+    pub bp_advisory: [f64; 2],
+    pub bp_same_day: [f64; 2],
+    pub bp_emergency: [f64; 2],
+    /// EPDS total at or above this is positive (Japanese cut-off 9).
+    pub epds_cutoff: u8,
+    /// An ai-notes configuration file (its `[model]` path and checksum, `[transcription]`
+    /// threads) for transcribing dictations on the server. Unset: dictation endpoints answer 503
+    /// and notes are drafted from typed transcripts only.
+    pub speech_config: Option<PathBuf>,
+}
+
+impl Default for PhrConfig {
+    fn default() -> Self {
+        Self {
+            access_token_minutes: 60,
+            refresh_token_days: 30,
+            invitation_days: 14,
+            bp_advisory: [135.0, 85.0],
+            bp_same_day: [140.0, 90.0],
+            bp_emergency: [160.0, 110.0],
+            epds_cutoff: 9,
+            speech_config: None,
+        }
+    }
+}
+
+impl PhrConfig {
+    /// The thresholds as the rules take them.
+    pub fn thresholds(&self) -> phr_wire::rules::Thresholds {
+        let t = |[s, d]: [f64; 2]| (s, d);
+        phr_wire::rules::Thresholds {
+            advisory: t(self.bp_advisory),
+            same_day: t(self.bp_same_day),
+            emergency: t(self.bp_emergency),
+            epds_cutoff: self.epds_cutoff,
+        }
+    }
+}
+
 impl Config {
     /// Parses TOML text (unknown keys are errors: a typo must not silently fall back to a
     /// default).
@@ -354,6 +407,34 @@ impl Config {
         }
         if !(1..=24 * 7).contains(&self.auth.session_hours) {
             return Err(invalid("auth.session_hours", "must be 1-168"));
+        }
+        if !(1..=24 * 60).contains(&self.phr.access_token_minutes) {
+            return Err(invalid("phr.access_token_minutes", "must be 1-1440"));
+        }
+        if !(1..=365).contains(&self.phr.refresh_token_days) {
+            return Err(invalid("phr.refresh_token_days", "must be 1-365"));
+        }
+        if !(1..=90).contains(&self.phr.invitation_days) {
+            return Err(invalid("phr.invitation_days", "must be 1-90"));
+        }
+        for (key, [s, d]) in [
+            ("phr.bp_advisory", self.phr.bp_advisory),
+            ("phr.bp_same_day", self.phr.bp_same_day),
+            ("phr.bp_emergency", self.phr.bp_emergency),
+        ] {
+            if !(80.0..=250.0).contains(&s) || !(40.0..=150.0).contains(&d) {
+                return Err(invalid(key, format!("{s}/{d} mmHg is not a usable threshold")));
+            }
+        }
+        let [a, sd, e] = [self.phr.bp_advisory, self.phr.bp_same_day, self.phr.bp_emergency];
+        if a[0] > sd[0] || a[1] > sd[1] || sd[0] > e[0] || sd[1] > e[1] {
+            return Err(invalid(
+                "phr.bp_same_day",
+                "tiers must not decrease: advisory <= same_day <= emergency",
+            ));
+        }
+        if !(1..=30).contains(&self.phr.epds_cutoff) {
+            return Err(invalid("phr.epds_cutoff", "must be 1-30"));
         }
         if !(1..=24 * 60).contains(&self.auth.login_code_minutes) {
             return Err(invalid("auth.login_code_minutes", "must be 1-1440"));

@@ -381,5 +381,7 @@ async fn setup_records(core: &Core, beds: &[DemoBed]) -> Result<(), DemoError> {
         }
     }
     core.reload_assignments().await?;
+    // Mothers who share their home records with the demo clinic (the "Mothers" view).
+    crate::phr::demo::seed(core, now).await?;
     Ok(())
 }

@@ -10,6 +10,7 @@
 //! * [`broker`]: the embedded MQTT broker of the all-in-one default.
 //! * [`analysis`]: live CTG analysis per stream and the alarm engine.
 //! * [`demo`]: the one-command demo (`monitor-server demo`).
+//! * [`phr`]: the mothers' PHR API, the clinicians' view of consented mothers, FHIR R4 reads.
 //!
 //! Safety, by design: every trace message carries the patient identity the server bound its
 //! stream to (never inferred by the browser); samples belong to a patient by sequence-number
@@ -27,6 +28,7 @@ pub mod error;
 pub mod ingest;
 pub mod live;
 pub mod model;
+pub mod phr;
 pub mod ranges;
 pub mod registry;
 pub mod relay;

@@ -17,8 +17,14 @@ mod e2e;
 mod ingest;
 #[path = "monitor-server/live.rs"]
 mod live;
+#[path = "monitor-server/openapi.rs"]
+mod openapi;
 #[path = "monitor-server/outage.rs"]
 mod outage;
+#[path = "monitor-server/phr_api.rs"]
+mod phr_api;
+#[path = "monitor-server/phr_store.rs"]
+mod phr_store;
 #[path = "monitor-server/postgres.rs"]
 mod postgres;
 #[path = "monitor-server/store_suite.rs"]

@@ -1099,6 +1099,8 @@
     if (state.ws) { const ws = state.ws; state.ws = null; ws.close(); }
     $('monitor').hidden = true;
     $('ops').hidden = true;
+    // The mothers' view (phr.js) clears what it showed.
+    document.dispatchEvent(new CustomEvent('ctg:logout'));
     $('login').hidden = false;
     $('logout').hidden = true;
     $('user').textContent = '';
@@ -1119,6 +1121,7 @@
     $('logout').hidden = false;
     $('user').textContent = `${me.display_name} (${me.role})`;
     if (location.hash) history.replaceState(null, '', '/');
+    document.dispatchEvent(new CustomEvent('ctg:session', { detail: me }));
     if (me.role === 'admin') {
       $('ops').hidden = false;
       await loadOps();
@@ -1170,12 +1173,14 @@
     if (state.audio) $('sound').textContent = t('soundIsOn');
     updateDetailHead();
     state.alarmsDirty = true;
+    document.dispatchEvent(new CustomEvent('ctg:lang'));
   }
 
   // ---- wiring -------------------------------------------------------------------------------
 
   $('login-form').addEventListener('submit', login);
   $('logout').addEventListener('click', logout);
+  document.addEventListener('ctg:unauthorized', () => { if (state.me) showLogin(); });
   $('lang').addEventListener('click', () => {
     state.lang = state.lang === 'ja' ? 'en' : 'ja';
     localStorage.setItem('ctg.lang', state.lang);

@@ -26,6 +26,10 @@
 //! | `GET/POST /api/v1/staff` | admin | staff accounts |
 //! | `POST /api/v1/login-codes` | admin | one-time login code for a staff member |
 //! | `GET /healthz` | anyone | liveness (no data) |
+//! | `GET /api/openapi.json` | anyone | the OpenAPI document of the PHR, clinician and FHIR routes |
+//!
+//! The mothers' PHR API (`/phr/v1`), the clinicians' PHR routes (`/api/v1/phr/…`, `/api/v1/clinics`)
+//! and the FHIR R4 read API (`/fhir/r4`) are listed in [`crate::phr`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +47,11 @@ pub mod handlers;
 pub mod session;
 pub mod web;
 pub mod ws;
+
+/// Patient data must not linger in caches.
+fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
+}
 
 /// Builds the router over the shared core.
 pub fn router(core: Arc<Core>) -> Router {
@@ -66,11 +75,9 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/audit", get(handlers::audit_log))
         .route("/staff", get(handlers::list_staff).post(handlers::create_staff))
         .route("/login-codes", post(handlers::create_login_code))
+        .merge(crate::phr::staff_routes())
         .fallback(handlers::api_not_found)
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ));
+        .layer(no_store());
     Router::new()
         .route("/", get(web::index))
         .route("/app.js", get(web::app_js))
@@ -78,7 +85,10 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/favicon.svg", get(web::favicon))
         .route("/login", get(handlers::login_with_code))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/api/openapi.json", get(crate::phr::openapi))
         .nest("/api/v1", api)
+        .nest("/phr/v1", crate::phr::mother_routes().layer(no_store()))
+        .nest("/fhir/r4", crate::phr::fhir_routes().layer(no_store()))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,

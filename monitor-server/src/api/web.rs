@@ -5,7 +5,11 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 const INDEX_HTML: &str = include_str!("../../web/index.html");
-const APP_JS: &str = include_str!("../../web/app.js");
+/// The page's script: the mothers' view (`phr.js`, which listens for the monitor's session and
+/// language events) ahead of the central monitor (`app.js`), served as one file so the page
+/// needs one script route.
+const APP_JS: &str =
+    concat!(include_str!("../../web/phr.js"), "\n", include_str!("../../web/app.js"));
 const STYLE_CSS: &str = include_str!("../../web/style.css");
 const FAVICON_SVG: &str = include_str!("../../web/favicon.svg");
 

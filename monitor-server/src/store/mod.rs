@@ -21,9 +21,13 @@ use crate::model::{
     StoredSample, StreamRecord,
 };
 
+pub mod phr;
+pub mod phr_postgres;
+pub mod phr_sqlite;
 pub mod postgres;
 pub mod sqlite;
 
+pub use phr::PhrStore;
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 
@@ -109,7 +113,7 @@ pub struct AlarmQuery {
 
 /// Everything the server persists. See the module documentation.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: phr::PhrStore + Send + Sync + std::fmt::Debug + 'static {
     // --- streams and samples -------------------------------------------------------------
 
     /// Returns the key of a stream, registering it on first sight.
@@ -155,7 +159,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
 
-    /// Removes sessions and login codes that expired before `now`.
+    /// Removes sessions, login codes and mothers' app tokens that expired before `now`, and
+    /// invitations that expired unused.
     async fn purge_expired(&self, now: Millis) -> StoreResult<u64>;
 
     async fn create_login_code(&self, code: &LoginCode) -> StoreResult<()>;

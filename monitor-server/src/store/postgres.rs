@@ -141,7 +141,7 @@ impl Drop for Background {
 /// The PostgreSQL/TimescaleDB store. Cloning shares the pool.
 #[derive(Debug, Clone)]
 pub struct PgStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
     mode: TimescaleMode,
     _background: Option<Arc<Background>>,
 }
@@ -1014,7 +1014,17 @@ impl Store for PgStore {
         let b = sqlx::query!("DELETE FROM login_codes WHERE expires_ms <= $1", now)
             .execute(&self.pool)
             .await?;
-        Ok(a.rows_affected() + b.rows_affected())
+        // PHR tables are runtime-checked like the rest of the PHR store (see `phr_postgres`).
+        let c = sqlx::query("DELETE FROM mother_tokens WHERE expires_ms <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let d =
+            sqlx::query("DELETE FROM phr_invitations WHERE used_ms IS NULL AND expires_ms <= $1")
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+        Ok(a.rows_affected() + b.rows_affected() + c.rows_affected() + d.rows_affected())
     }
 
     async fn create_login_code(&self, code: &LoginCode) -> StoreResult<()> {

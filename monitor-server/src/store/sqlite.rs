@@ -51,7 +51,7 @@ static INSERT_SQL: LazyLock<Vec<(usize, Arc<str>)>> = LazyLock::new(|| {
 /// The SQLite store. Cloning shares the pool.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -542,7 +542,18 @@ impl Store for SqliteStore {
             .bind(now)
             .execute(&self.pool)
             .await?;
-        Ok(a.rows_affected() + b.rows_affected())
+        // An expired app token is refused whether or not it is stored; a used invitation stays
+        // (it records which clinic invited whom).
+        let c = sqlx::query("DELETE FROM mother_tokens WHERE expires_ms <= ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let d =
+            sqlx::query("DELETE FROM phr_invitations WHERE used_ms IS NULL AND expires_ms <= ?")
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+        Ok(a.rows_affected() + b.rows_affected() + c.rows_affected() + d.rows_affected())
     }
 
     async fn create_login_code(&self, code: &LoginCode) -> StoreResult<()> {

@@ -194,6 +194,27 @@ impl Http {
         (status, headers, bytes)
     }
 
+    /// Sends a raw body with a content type; returns status, headers and body.
+    pub async fn raw_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> (StatusCode, hyper::HeaderMap, Bytes) {
+        let mut req = Request::builder().method(method).uri(format!("http://{}{path}", self.addr));
+        if let Some(t) = &self.token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        req = req.header("content-type", content_type);
+        let resp =
+            self.client.request(req.body(Full::new(Bytes::from(body))).unwrap()).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, bytes)
+    }
+
     pub async fn call(
         &self,
         method: Method,
