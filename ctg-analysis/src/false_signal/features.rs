@@ -1,13 +1,17 @@
-//! Features of the false-signal model, computed per 1-s chunk from running sums so that each
+//! Features of the false-signal model, computed per 4-s chunk from running sums so that each
 //! chunk costs a constant amount of work.
 //!
 //! Level 1 describes the chunk and its neighbourhood: the FHR and MHR levels and their
 //! coincidence over several spans (also allowing a 2-s lag), how present each channel is, how
 //! the FHR sits against a robust reference of the fetal level (upper quartile of 30-s medians over
-//! the preceding 10 min), the contiguous segment the chunk belongs to (length, position, the gap
-//! and jump into it and out of it), short-term variability, uterine activity and the labour
-//! stage. Level 2 adds the level-1 probabilities of the surrounding chunks (centred, past, future
-//! and over the segment), which lets a segment be judged as a whole.
+//! the preceding 10 min; also quartiles over 30 min and centiles over the whole recording so far),
+//! the contiguous segment the chunk belongs to (length, position, the gap and jump into it and
+//! out of it; its level, variability, maternal presence and coincidence as a whole, and its level
+//! against the segments before and after it: fetal and maternal rates rarely swap without a gap),
+//! short-term variability, uterine activity and the labour stage. Level 2 adds the level-1
+//! probabilities of the surrounding chunks (centred, past, future, over the segment and over the
+//! neighbouring segments) and the FHR against the levels of the chunks judged fetal and false,
+//! which lets a segment be judged as a whole.
 
 use super::{CHUNK, SEGMENT_REACH};
 use crate::signal::Prefix;
@@ -15,7 +19,7 @@ use crate::signal::Prefix;
 /// A run of samples `[start, end)`, when there is one.
 type Span = Option<(usize, usize)>;
 
-pub const L1_NAMES: [&str; 39] = [
+pub const L1_NAMES: [&str; 59] = [
     "f",
     "m",
     "f_minus_m",
@@ -55,9 +59,29 @@ pub const L1_NAMES: [&str; 39] = [
     "corr_f_m_2min",
     "sd_f_30s",
     "sd_m_30s",
+    "ref_long",
+    "f_minus_ref_long",
+    "ref_long_spread",
+    "f_minus_ref_long_low",
+    "seg_mean_minus_f",
+    "seg_mean_minus_ref",
+    "seg_mean_minus_ref_long",
+    "seg_since",
+    "seg_mhr_present",
+    "seg_close",
+    "seg_sd",
+    "seg_absdf",
+    "prev_seg_minus_seg",
+    "prev_seg_gap",
+    "prev_seg_minus_ref_long",
+    "next_seg_minus_seg",
+    "next_seg_gap",
+    "f_minus_past_q50",
+    "f_minus_past_q90",
+    "past_q90_minus_q10",
 ];
 
-pub const L2_EXTRA: [&str; 18] = [
+pub const L2_EXTRA: [&str; 22] = [
     "p1",
     "p1_2s",
     "p1_10s",
@@ -76,6 +100,10 @@ pub const L2_EXTRA: [&str; 18] = [
     "p1_past_10min",
     "p1_next_10min",
     "f_minus_fetal_track_30min",
+    "f_minus_fetal_track_all",
+    "f_minus_false_track_10min",
+    "p1_prev_segment",
+    "p1_next_segment",
 ];
 
 pub(crate) const N_L1: usize = L1_NAMES.len();
@@ -93,6 +121,14 @@ pub(crate) const LAG_UNITS: usize = 2;
 pub(crate) const REF_BLOCK: usize = 120;
 /// Reference blocks looked back and ahead.
 const REF_BACK: usize = 20;
+/// Reference blocks looked back by the long reference (30 min): a stretch of maternal rate
+/// can last longer than the short reference reaches.
+const REF_BACK_LONG: usize = 60;
+/// How far back (samples, 30 min) the segment features look: a segment's level is judged over
+/// its whole length, not just the last minutes.
+const SEGMENT_BACK: usize = 7200;
+/// How far ahead (samples, 4 min) the segment features look: within the level-1 reach.
+const SEGMENT_AHEAD: usize = 960;
 pub(crate) const REF_AHEAD: usize = 2;
 /// Value used where a feature has no meaning (no MHR, no neighbour).
 const NONE: f32 = -999.0;
@@ -328,9 +364,24 @@ impl Runs {
         self.scanned = self.scanned.max(upto);
     }
 
-    /// The run containing sample `t` (its end is `limit` when still open).
-    pub fn around_chunk(&self, t: usize, limit: usize) -> Option<(usize, usize)> {
-        self.around(t, limit).0
+    /// The run holding the sample `t` of chunk `c` and the runs before and after it, as chunk
+    /// ranges clipped to `reach` chunks either side of `c` (open runs end at `limit`; a
+    /// neighbour wholly outside is `None`).
+    pub fn chunk_segments(
+        &self,
+        c: usize,
+        t: usize,
+        limit: usize,
+        reach: usize,
+    ) -> ((usize, usize), Span, Span) {
+        let (lo, hi) = (c.saturating_sub(reach), c + reach + 1);
+        let clip = |(s, e): (usize, usize)| {
+            let (s, e) = ((s / CHUNK).max(lo), e.div_ceil(CHUNK).min(hi));
+            (s < e).then_some((s, e))
+        };
+        let (here, before, after) = self.around(t, limit);
+        let here = here.and_then(clip).unwrap_or((c, c + 1));
+        (here, before.and_then(clip), after.and_then(clip))
     }
 
     /// The run containing sample `t` (its end is `limit` when still open), and the runs before
@@ -358,13 +409,41 @@ impl Runs {
 pub(crate) struct Reference {
     medians: Vec<f32>,
     pub levels: Vec<f32>,
+    /// Upper and lower quartiles of the block medians over the long span.
+    pub long_hi: Vec<f32>,
+    pub long_lo: Vec<f32>,
+    /// 10th, 50th and 90th centiles of all the block medians from the start of the recording.
+    pub past: Vec<[f32; 3]>,
+    /// Histogram (1-bpm bins) of the first `hist_count` block medians.
+    hist: Vec<u32>,
+    hist_count: usize,
     scratch: Vec<f32>,
+}
+
+/// Histogram bins of the whole-past reference, 1 bpm each from [`HIST_MIN`].
+const HIST_BINS: usize = 171;
+const HIST_MIN: f32 = 50.0;
+
+fn hist_bin(v: f32) -> usize {
+    ((v - HIST_MIN).round().max(0.0) as usize).min(HIST_BINS - 1)
 }
 
 impl Reference {
     pub fn truncate(&mut self, medians: usize, levels: usize) {
-        self.medians.truncate(medians);
         self.levels.truncate(levels);
+        self.long_hi.truncate(levels);
+        self.long_lo.truncate(levels);
+        self.past.truncate(levels);
+        // The histogram goes back to what the last kept level had counted.
+        let keep = if levels == 0 { 0 } else { (levels + REF_AHEAD).min(medians) };
+        for k in keep..self.hist_count {
+            let v = self.medians[k];
+            if !v.is_nan() {
+                self.hist[hist_bin(v)] -= 1;
+            }
+        }
+        self.hist_count = self.hist_count.min(keep);
+        self.medians.truncate(medians);
     }
 
     /// Block medians up to block `upto` (samples clipped at `n`).
@@ -398,8 +477,54 @@ impl Reference {
                 f32::NAN
             };
             self.levels.push(level);
+            let lo = b.saturating_sub(REF_BACK_LONG);
+            self.scratch.clear();
+            self.scratch.extend(self.medians[lo..hi].iter().copied().filter(|v| !v.is_nan()));
+            let (q_hi, q_lo) = if self.scratch.len() >= 4 {
+                let n = self.scratch.len();
+                let h =
+                    *self.scratch.select_nth_unstable_by((n * 3 / 4).min(n - 1), f32::total_cmp).1;
+                let l = *self.scratch.select_nth_unstable_by(n / 4, f32::total_cmp).1;
+                (h, l)
+            } else {
+                (f32::NAN, f32::NAN)
+            };
+            self.long_hi.push(q_hi);
+            self.long_lo.push(q_lo);
+            if self.hist.is_empty() {
+                self.hist = vec![0; HIST_BINS];
+            }
+            for &v in &self.medians[self.hist_count.min(hi)..hi] {
+                if !v.is_nan() {
+                    self.hist[hist_bin(v)] += 1;
+                }
+            }
+            self.hist_count = self.hist_count.max(hi);
+            self.past.push(quantiles(&self.hist));
         }
     }
+}
+
+/// The 10th, 50th and 90th centiles of a histogram (bin centres), NaN when it holds fewer than 4.
+fn quantiles(hist: &[u32]) -> [f32; 3] {
+    let n: u32 = hist.iter().sum();
+    if n < 4 {
+        return [f32::NAN; 3];
+    }
+    let ranks = [n / 10, n / 2, n * 9 / 10];
+    let mut out = [f32::NAN; 3];
+    let (mut seen, mut k) = (0u32, 0usize);
+    for (b, &c) in hist.iter().enumerate() {
+        seen += c;
+        while k < 3 && seen > ranks[k] {
+            out[k] = HIST_MIN + b as f32;
+            k += 1;
+        }
+        if k == 3 {
+            break;
+        }
+    }
+    out
 }
 
 /// Everything level-1 features read.
@@ -407,7 +532,7 @@ pub(crate) struct L1Context<'a> {
     pub inp: &'a super::FalseSignalInputs<'a>,
     pub sums: &'a UnitSums,
     pub runs: &'a Runs,
-    pub reference: &'a [f32],
+    pub reference: &'a Reference,
     pub stage2_start: Option<usize>,
     /// End of the data visible (windows clip here).
     pub limit: usize,
@@ -436,7 +561,10 @@ pub(crate) fn l1(c: usize, ctx: &L1Context<'_>, out: &mut [f32; N_L1]) -> bool {
         let samples = ((hi * UNIT).min(ctx.limit) - lo * UNIT).max(1);
         (s.sum(q, lo, hi) / samples as f64) as f32
     };
-    let reference = ctx.reference.get(t / REF_BLOCK).copied().unwrap_or(f32::NAN);
+    let level = |v: &[f32]| v.get(t / REF_BLOCK).copied().unwrap_or(f32::NAN);
+    let reference = level(&ctx.reference.levels);
+    let (ref_long, ref_long_lo) = (level(&ctx.reference.long_hi), level(&ctx.reference.long_lo));
+    let past = ctx.reference.past.get(t / REF_BLOCK).copied().unwrap_or([f32::NAN; 3]);
     let (here, before, after) = ctx.runs.around(t, ctx.limit);
     let (seg_start, seg_end) = here.unwrap_or((t, t + 1));
     let back = (t - seg_start).min(SEGMENT_REACH);
@@ -461,6 +589,19 @@ pub(crate) fn l1(c: usize, ctx: &L1Context<'_>, out: &mut [f32; N_L1]) -> bool {
     let stage2 = ctx.stage2_start.is_some_and(|s2| t >= s2);
     let close = |(lo, hi): (usize, usize)| s.ratio(CLOSE_N, B_N, lo, hi);
     let fm = [B_N, B_SF, B_SM, B_SFF, B_SMM, B_SFM];
+    // The segment as a whole (clipped to the reach), and the segments before and after it:
+    // fetal and maternal rates rarely swap without a gap.
+    let (sa, sb) = (seg_start.max(t.saturating_sub(SEGMENT_BACK)), seg_end.min(t + SEGMENT_AHEAD));
+    let seg_mean = s.f_samples.mean(sa, sb);
+    let seg_units = (sa / UNIT, sb.div_ceil(UNIT).min(units));
+    let prev = before.filter(|&(_, pe)| seg_start - pe <= SEGMENT_BACK).map(|(ps, pe)| {
+        let m = s.f_samples.mean(ps.max(pe.saturating_sub(SEGMENT_REACH)), pe);
+        (m, (seg_start - pe) as f32)
+    });
+    let next = after.filter(|&(ns, _)| ns + 8 <= t + SEGMENT_AHEAD).map(|(ns, ne)| {
+        let m = s.f_samples.mean(ns, ne.min(t + SEGMENT_AHEAD));
+        (m, (ns - seg_end) as f32)
+    });
     let ft = [FT_N, FT_SF, FT_ST, FT_SFF, FT_STT, FT_SFT];
     *out = [
         f,
@@ -502,6 +643,26 @@ pub(crate) fn l1(c: usize, ctx: &L1Context<'_>, out: &mut [f32; N_L1]) -> bool {
         s.corr(fm, w120.0, w120.1),
         s.sd(F_N, F_S, F_SS, w15.0, w15.1),
         s.sd(M_N, M_S, M_SS, w15.0, w15.1),
+        or_none(ref_long),
+        or_none(f - ref_long),
+        or_none(ref_long - ref_long_lo),
+        or_none(f - ref_long_lo),
+        or_none(seg_mean - f),
+        or_none(seg_mean - reference),
+        or_none(seg_mean - ref_long),
+        (t - sa) as f32,
+        present(M_N, seg_units),
+        close(seg_units),
+        s.sd(F_N, F_S, F_SS, seg_units.0, seg_units.1),
+        or_none(s.mean(DF_S, DF_N, seg_units.0, seg_units.1)),
+        prev.map_or(NONE, |(m, _)| or_none(m - seg_mean)),
+        prev.map_or(NONE, |(_, g)| g),
+        prev.map_or(NONE, |(m, _)| or_none(m - ref_long)),
+        next.map_or(NONE, |(m, _)| or_none(m - seg_mean)),
+        next.map_or(NONE, |(_, g)| g),
+        or_none(f - past[1]),
+        or_none(f - past[2]),
+        or_none(past[2] - past[0]),
     ];
     true
 }
@@ -574,12 +735,16 @@ impl ChunkSums {
 }
 
 /// Level-2 features of chunk `c` from its level-1 features and the running sums of the level-1
-/// probabilities (NaN for chunks without FHR).
+/// probabilities (NaN for chunks without FHR); `seg`, `prev_seg` and `next_seg` are the chunk
+/// ranges of its segment and the neighbouring ones.
+#[allow(clippy::too_many_arguments)] // one call per chunk in the hot loop; a struct adds nothing
 pub(crate) fn l2(
     c: usize,
     l1: &[f32; N_L1],
     sums: &ChunkSums,
     seg: (usize, usize),
+    prev_seg: Option<(usize, usize)>,
+    next_seg: Option<(usize, usize)>,
     n_chunks: usize,
     out: &mut [f32; N_L2],
 ) {
@@ -615,4 +780,80 @@ pub(crate) fn l2(
     out[N_L1 + 15] = past(k(600));
     out[N_L1 + 16] = next(k(600));
     out[N_L1 + 17] = or_none(f - fetal(1800));
+    out[N_L1 + 18] = or_none(f - ChunkSums::track(&sums.fetal_w, &sums.fetal_fw, 0, end(k(120))));
+    out[N_L1 + 19] = or_none(
+        f - ChunkSums::track(&sums.false_w, &sums.false_fw, c.saturating_sub(k(600)), end(k(120))),
+    );
+    // The answers over the neighbouring segments (up to 2 min of each, next to this one).
+    out[N_L1 + 20] = match prev_seg {
+        Some((s, e)) => or_none(p1.mean(s.max(e.saturating_sub(k(120))), e)),
+        None => NONE,
+    };
+    out[N_L1 + 21] = match next_seg {
+        Some((s, e)) => or_none(p1.mean(s, e.min(s + k(120)))),
+        None => NONE,
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_read_the_histogram_at_the_10th_50th_and_90th_centiles() {
+        let mut hist = vec![0u32; HIST_BINS];
+        for v in 0..100u32 {
+            hist[hist_bin(100.0 + (v / 10) as f32)] += 1;
+        }
+        assert_eq!(quantiles(&hist), [101.0, 105.0, 109.0]);
+        let mut few = vec![0u32; HIST_BINS];
+        few[hist_bin(140.0)] = 3;
+        assert!(quantiles(&few).iter().all(|q| q.is_nan()));
+        // Values outside the bins are counted at the ends.
+        assert_eq!(hist_bin(20.0), 0);
+        assert_eq!(hist_bin(400.0), HIST_BINS - 1);
+    }
+
+    /// The streaming stage computes levels provisionally and truncates them; what it keeps must
+    /// equal what a batch run computes, the whole-recording histogram included.
+    #[test]
+    fn reference_truncated_and_extended_again_equals_a_batch_run() {
+        let n = 40 * REF_BLOCK + 37;
+        let raw: Vec<f32> = (0..n)
+            .map(|i| match i / REF_BLOCK {
+                b if b % 7 == 3 => f32::NAN,
+                b if b >= 20 => 120.0 + (i % 13) as f32,
+                _ => 145.0 + (i % 9) as f32,
+            })
+            .collect();
+        let blocks = n.div_ceil(REF_BLOCK);
+        let mut batch = Reference::default();
+        batch.extend_medians(&raw, blocks, n);
+        batch.extend_levels(blocks, blocks);
+
+        let mut stream = Reference::default();
+        for upto in [5 * REF_BLOCK, 18 * REF_BLOCK + 11, 31 * REF_BLOCK, n] {
+            let final_blocks = upto / REF_BLOCK;
+            stream.extend_medians(&raw, final_blocks, upto);
+            stream.extend_levels(final_blocks.saturating_sub(REF_AHEAD), final_blocks);
+            let (medians, levels) = (stream.medians.len(), stream.levels.len());
+            // Provisional to the end of what has arrived, then back to the final state.
+            let all = upto.div_ceil(REF_BLOCK);
+            stream.extend_medians(&raw, all, upto);
+            stream.extend_levels(all, all);
+            stream.truncate(medians, levels);
+        }
+        stream.extend_medians(&raw, blocks, n);
+        stream.extend_levels(blocks, blocks);
+        assert_eq!(stream.levels.len(), batch.levels.len());
+        for (a, b) in stream.past.iter().zip(&batch.past) {
+            assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        }
+        for (a, b) in stream.long_hi.iter().zip(&batch.long_hi) {
+            assert_eq!(a.to_bits(), b.to_bits());
+        }
+        // The whole-recording centiles see both levels once the second one has lasted.
+        let last = batch.past.last().unwrap();
+        assert!(last[0] < 135.0 && last[2] > 140.0, "{last:?}");
+    }
 }

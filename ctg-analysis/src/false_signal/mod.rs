@@ -1,7 +1,7 @@
 //! False signal: stretches where the "FHR" channel is not the fetal heart (the Doppler picked up
 //! the maternal pulse, or tracked noise at half or double the rate).
 //!
-//! A two-level stack of gradient-boosted trees judges every 1-s chunk that has an FHR value:
+//! A two-level stack of gradient-boosted trees judges every 4-s chunk that has an FHR value:
 //! level 1 from hand-made features of the chunk and its surroundings (coincidence with the
 //! maternal channel when there is one, otherwise the pattern evidence: level against the fetal
 //! reference, jumps in and out of the segment, variability, halving and doubling, labour stage);
@@ -26,7 +26,7 @@ pub use features::{L1_NAMES, L2_EXTRA};
 
 use crate::gbt::{CompiledModel, Model};
 
-/// Samples per judged chunk (1 s).
+/// Samples per judged chunk (4 s).
 pub const CHUNK: usize = 16;
 /// How far (samples, 2 min) the segment features look back and ahead.
 pub const SEGMENT_REACH: usize = 480;
@@ -226,7 +226,7 @@ impl FalseSignalStage {
             inp,
             sums: &self.sums,
             runs: &self.runs,
-            reference: &self.reference.levels,
+            reference: &self.reference,
             stage2_start: self.stage2_start,
             limit,
         };
@@ -266,15 +266,9 @@ impl FalseSignalStage {
             if self.p1[c].is_nan() {
                 continue;
             }
-            let t = c * CHUNK;
-            let seg = match self.runs.around_chunk(t, limit) {
-                Some((s, e)) => {
-                    let (s, e) = (s / CHUNK, e.div_ceil(CHUNK));
-                    (s.max(c.saturating_sub(L2_AHEAD)), e.min(c + L2_AHEAD + 1))
-                }
-                None => (c, c + 1),
-            };
-            features::l2(c, &self.l1_feats[c - self.l1_base], &self.p1_sums, seg, n_chunks, &mut x);
+            let (seg, prev, next) = self.runs.chunk_segments(c, c * CHUNK, limit, L2_AHEAD);
+            let l1 = &self.l1_feats[c - self.l1_base];
+            features::l2(c, l1, &self.p1_sums, seg, prev, next, n_chunks, &mut x);
             todo.push(c);
             rows.push(x);
             if todo.len() == BATCH {
@@ -337,7 +331,7 @@ pub(crate) fn periods(flags: &[bool], raw: &[f32], final_until: usize) -> Vec<Fa
 }
 
 /// Feature rows of whole recordings, for training the models (`ctg-analyze train
-/// false-signal`): one row per 1-s chunk with FHR.
+/// false-signal`): one row per 4-s chunk with FHR.
 pub mod training {
     use super::*;
     use crate::sample::{Sample, to_nan};
@@ -404,7 +398,7 @@ pub mod training {
             inp: &inp,
             sums: &sums,
             runs: &runs,
-            reference: &reference.levels,
+            reference: &reference,
             stage2_start,
             limit: n,
         };
@@ -440,26 +434,21 @@ pub mod training {
             };
             let mut a = [0f32; N_L1];
             a.copy_from_slice(row);
-            let seg = match runs.around_chunk(c * CHUNK, n) {
-                Some((s, e)) => (
-                    (s / CHUNK).max(c.saturating_sub(L2_AHEAD)),
-                    e.div_ceil(CHUNK).min(c + L2_AHEAD + 1),
-                ),
-                None => (c, c + 1),
-            };
-            features::l2(c, &a, &sums, seg, n_chunks, &mut x);
+            let (seg, prev, next) = runs.chunk_segments(c, c * CHUNK, n, L2_AHEAD);
+            features::l2(c, &a, &sums, seg, prev, next, n_chunks, &mut x);
             rows.chunk_row.push(Some((rows.x.len() / N_L2) as u32));
             rows.x.extend_from_slice(&x);
         }
         rows
     }
 
-    /// Per-sample flags from per-chunk probabilities.
-    pub fn flags(samples: &[Sample], p: &[f32]) -> Vec<bool> {
+    /// Per-sample flags from level-2 probabilities per chunk (NaN without FHR) at `threshold`
+    /// ([`THRESHOLD`] is what the detector uses).
+    pub fn flags(samples: &[Sample], p: &[f32], threshold: f32) -> Vec<bool> {
         samples
             .iter()
             .enumerate()
-            .map(|(i, s)| s.fhr.is_some() && p.get(i / CHUNK).is_some_and(|&v| v >= THRESHOLD))
+            .map(|(i, s)| s.fhr.is_some() && p.get(i / CHUNK).is_some_and(|&v| v >= threshold))
             .collect()
     }
 }

@@ -63,7 +63,9 @@ fn false_signal_detection_holds_on_the_validation_labels() {
     let sens = tp / (tp + t["false_negative"].as_f64().unwrap());
     let ppv = tp / (tp + t["false_positive"].as_f64().unwrap());
     assert_eq!(v["recordings"], 142);
-    // Regression guard below the measured figures (README); the targets are 93 % / 95 %.
+    // Regression guard below the measured figures (README); the targets are 93 % / 95 %. The
+    // shipped model was trained on train + validation, so these recordings are in its sample
+    // (97 % / 98 %); 90 % also holds for a model trained on train alone (93 % / 92 % held out).
     assert!(sens >= 0.90 && ppv >= 0.90, "sensitivity {sens:.4}, PPV {ppv:.4}");
 }
 

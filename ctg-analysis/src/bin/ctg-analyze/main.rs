@@ -145,7 +145,8 @@ enum TrainCommand {
         /// After reporting validation figures, retrain the shipped model on train + validation.
         #[arg(long)]
         final_on_all: bool,
-        /// Also report recording-level cross-validated figures over the training recordings.
+        /// Also report recording-level cross-validated figures over the training recordings
+        /// (and, with --final-on-all, over training and validation recordings together).
         #[arg(long)]
         cv: bool,
         #[arg(long, default_value_t = 4)]
@@ -158,6 +159,12 @@ enum TrainCommand {
         depth: usize,
         #[arg(long, default_value_t = 0.1)]
         learning_rate: f32,
+        /// Smallest hessian sum allowed in a tree's child (larger: coarser, more regular trees).
+        #[arg(long, default_value_t = TrainParams::default().min_child_weight)]
+        min_child_weight: f32,
+        /// L2 regularisation of leaf values.
+        #[arg(long, default_value_t = TrainParams::default().lambda)]
+        lambda: f32,
     },
 }
 
@@ -319,9 +326,20 @@ fn main() -> Result<()> {
             trees,
             depth,
             learning_rate,
+            min_child_weight,
+            lambda,
         })) => {
-            let params =
-                TrainParams { trees, max_depth: depth, learning_rate, ..TrainParams::default() };
+            if !(min_child_weight >= 0.0 && lambda >= 0.0) {
+                anyhow::bail!("--min-child-weight and --lambda must be numbers >= 0");
+            }
+            let params = TrainParams {
+                trees,
+                max_depth: depth,
+                learning_rate,
+                min_child_weight,
+                lambda,
+                ..TrainParams::default()
+            };
             train::run(&train::TrainArgs {
                 signals,
                 labels,

@@ -5,7 +5,8 @@
 //! fold (each training recording judged by a level-1 model that never saw it), so that level 2
 //! learns from answers as good as those it will get on new recordings. The validation
 //! recordings are scored with models that never saw them. With `--final-on-all`, the shipped
-//! models are then retrained the same way on training and validation recordings together.
+//! models are then retrained the same way on training and validation recordings together (with
+//! `--cv`, after the same cross-validation over all of them).
 
 use std::path::PathBuf;
 
@@ -13,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use ctg_analysis::false_signal::training::{
     Rows, flags, l1_names, l2_names, level1_rows, level2_rows,
 };
-use ctg_analysis::false_signal::{CHUNK, Models, THRESHOLD};
+use ctg_analysis::false_signal::{Models, THRESHOLD};
 use ctg_analysis::gbt::{Dataset, Model, TrainParams, train};
 use ctg_analysis::metrics::{Confusion, score_false_signal};
 use ctg_analysis::{FetalChannel, Sample};
@@ -164,15 +165,7 @@ fn score_at(recs: &[&Rec], l1: &Model, l2: &Model, thresholds: &[f32]) -> Vec<Co
         let p2 = predict(l2, &rows2);
         let present: Vec<bool> = r.samples.iter().map(|s| s.fhr.is_some()).collect();
         for (t, total) in thresholds.iter().zip(&mut totals) {
-            let f: Vec<bool> = if *t == THRESHOLD {
-                flags(&r.samples, &p2)
-            } else {
-                present
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &p)| p && p2.get(i / CHUNK).is_some_and(|&v| v >= *t))
-                    .collect()
-            };
+            let f = flags(&r.samples, &p2, *t);
             total.add(&score_false_signal(&f, &present, &r.labels));
         }
     }
@@ -257,7 +250,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
     }
     eprintln!("{} training and {} validation recordings", train_recs.len(), val_recs.len());
-    let cv_note = if args.cv {
+    let mut cv_note = if args.cv {
         let cv = cross_validate(&train_recs, args);
         for (t, c) in CV_THRESHOLDS.iter().zip(&cv) {
             println!("train cross-validated ({} folds), threshold {t:.1}: {}", args.folds, fmt(c));
@@ -279,6 +272,21 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     let (l1, l2, trained_on) = if args.final_on_all && !val_recs.is_empty() {
         let all: Vec<&Rec> = recs.iter().collect();
+        if args.cv {
+            // The honest estimate for models trained on everything: the same cross-validation
+            // over all the recordings.
+            let cv = cross_validate(&all, args);
+            for (t, c) in CV_THRESHOLDS.iter().zip(&cv) {
+                println!(
+                    "train + validation cross-validated ({} folds), threshold {t:.1}: {}",
+                    args.folds,
+                    fmt(c)
+                );
+            }
+            if let Some(i) = CV_THRESHOLDS.iter().position(|t| *t == THRESHOLD) {
+                cv_note.push_str(&format!(" | train + validation cross-validated {}", fmt(&cv[i])));
+            }
+        }
         let (a, b) = train_stack(&all, args);
         (a, b, format!("{} training + validation recordings", all.len()))
     } else {
@@ -286,7 +294,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     };
     let provenance = format!(
         "ctg-analyze train false-signal --signals <fhrma-false-signal> --labels expertAnnotations.json{}{} \
-         (folds {}, stride {}, {} trees of depth {}, learning rate {}); trained on {}; train/validation split models: \
+         (folds {}, stride {}, {} trees of depth {}, learning rate {}, min child weight {}, lambda {}); trained on {}; \
+         train/validation split models: \
          train {} | validation {}{}; first recording {}",
         if args.cv { " --cv" } else { "" },
         if args.final_on_all { " --final-on-all" } else { "" },
@@ -295,6 +304,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         args.params.trees,
         args.params.max_depth,
         args.params.learning_rate,
+        args.params.min_child_weight,
+        args.params.lambda,
         trained_on,
         fmt(&train_score),
         val_score.as_ref().map_or_else(|| "-".into(), fmt),
