@@ -93,6 +93,26 @@ fn bad_input_gets_a_clear_error() {
 }
 
 #[test]
+fn train_refuses_out_of_range_options() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, value) in [("--recording-balance", "2"), ("--split-mhr", "1.5")] {
+        let out = tool()
+            .args(["train", "false-signal", "--signals"])
+            .arg(dir.path())
+            .arg("--labels")
+            .arg(dir.path().join("labels.json"))
+            .arg("--out")
+            .arg(dir.path().join("model.json"))
+            .args([flag, value])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag), "{flag}: {err}");
+    }
+}
+
+#[test]
 fn eval_reports_missing_references() {
     let dir = tempfile::tempdir().unwrap();
     let out = tool()

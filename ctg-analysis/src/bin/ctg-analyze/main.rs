@@ -165,6 +165,14 @@ enum TrainCommand {
         /// L2 regularisation of leaf values.
         #[arg(long, default_value_t = TrainParams::default().lambda)]
         lambda: f32,
+        /// Weigh recordings more alike: each recording's chunks are weighted by (mean labelled
+        /// chunks per recording / its own)^B, 0 (default) to 1.
+        #[arg(long, default_value_t = 0.0)]
+        recording_balance: f32,
+        /// Experiment: separate models for chunks whose share of MHR over 2 min reaches this
+        /// (0-1) and for the others. Reports figures; writes no model.
+        #[arg(long)]
+        split_mhr: Option<f32>,
     },
 }
 
@@ -328,6 +336,8 @@ fn main() -> Result<()> {
             learning_rate,
             min_child_weight,
             lambda,
+            recording_balance,
+            split_mhr,
         })) => {
             if !(min_child_weight >= 0.0 && lambda >= 0.0) {
                 anyhow::bail!("--min-child-weight and --lambda must be numbers >= 0");
@@ -349,6 +359,8 @@ fn main() -> Result<()> {
                 params,
                 stride,
                 cv,
+                recording_balance,
+                split_mhr,
             })?;
         }
     }

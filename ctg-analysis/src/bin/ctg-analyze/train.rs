@@ -34,6 +34,12 @@ pub struct TrainArgs {
     /// Also score the whole stack by recording-level cross-validation over the training
     /// recordings (each fold judged by models that never saw it), at several thresholds.
     pub cv: bool,
+    /// Weight of each recording's chunks scaled by (mean labelled chunks per recording /
+    /// this recording's)^balance: 0 weighs every chunk alike, 1 every recording alike.
+    pub recording_balance: f32,
+    /// Experimental: separate models for chunks whose `mhr_present_2min` reaches this and for
+    /// the others. The library has no such split, so nothing is written.
+    pub split_mhr: Option<f32>,
 }
 
 struct Rec {
@@ -44,6 +50,65 @@ struct Rec {
     l1: Rows,
     /// Chunk label and weight (labelled samples with FHR in the chunk).
     chunk_labels: Vec<(bool, f32)>,
+}
+
+/// Scales the chunk weights of every recording by (mean labelled chunks per recording /
+/// its own)^`balance`, so that a few long recordings need not dominate the training.
+fn balance_recordings(recs: &mut [Rec], balance: f32) {
+    if balance == 0.0 {
+        return;
+    }
+    let counts: Vec<f64> = recs
+        .iter()
+        .map(|r| r.chunk_labels.iter().filter(|(_, w)| *w > 0.0).count() as f64)
+        .collect();
+    let labelled: Vec<f64> = counts.iter().copied().filter(|&c| c > 0.0).collect();
+    if labelled.is_empty() {
+        return;
+    }
+    let mean = labelled.iter().sum::<f64>() / labelled.len() as f64;
+    for (r, &c) in recs.iter_mut().zip(&counts) {
+        if c > 0.0 {
+            let k = (mean / c).powf(f64::from(balance)) as f32;
+            for (_, w) in &mut r.chunk_labels {
+                *w *= k;
+            }
+        }
+    }
+}
+
+/// The labels with every sample within `tolerance` samples of a change of label (fetal to
+/// false or back, across unlabelled samples) left out: how much of the error lies at the edges
+/// of the experts' periods, where a few seconds' disagreement is a matter of judgement.
+fn away_from_label_edges(labels: &[Option<bool>], tolerance: usize) -> Vec<Option<bool>> {
+    let mut out = labels.to_vec();
+    let mut last: Option<(usize, bool)> = None;
+    for (i, l) in labels.iter().enumerate() {
+        let Some(l) = *l else { continue };
+        if let Some((j, prev)) = last
+            && prev != l
+        {
+            let from = j.saturating_sub(tolerance);
+            let to = (i + tolerance + 1).min(labels.len());
+            out[from..to].iter_mut().for_each(|x| *x = None);
+        }
+        last = Some((i, l));
+    }
+    out
+}
+
+/// Edge tolerances (seconds) reported by the cross-validation.
+const EDGE_TOLERANCES_S: [usize; 3] = [10, 30, 60];
+
+/// Cross-validated confusions at the shipped threshold, broken down to show where the errors
+/// are.
+#[derive(Debug, Clone, Copy, Default)]
+struct Breakdown {
+    /// Samples with an MHR value / without.
+    with_mhr: Confusion,
+    without_mhr: Confusion,
+    /// Samples away from the experts' period edges, per `EDGE_TOLERANCES_S`.
+    away_from_edges: [Confusion; EDGE_TOLERANCES_S.len()],
 }
 
 fn chunk_labels(samples: &[Sample], labels: &[Option<bool>]) -> Vec<(bool, f32)> {
@@ -66,21 +131,37 @@ fn chunk_labels(samples: &[Sample], labels: &[Option<bool>]) -> Vec<(bool, f32)>
         .collect()
 }
 
-fn dataset(
+/// One level of the stack: one model, or (experimental, `--split-mhr`) one for chunks with a
+/// maternal channel and one for chunks without, routed by the `mhr_present_2min` feature.
+struct Level {
+    with_mhr: Model,
+    without_mhr: Option<(Model, f32)>,
+}
+
+/// Column of the feature that routes rows between split models (the same in both levels: the
+/// level-2 row starts with the level-1 row).
+fn gate_column() -> usize {
+    l1_names().iter().position(|n| *n == "mhr_present_2min").expect("feature list has the gate")
+}
+
+fn dataset<'a>(
     recs: &[&Rec],
-    rows: &dyn Fn(&Rec) -> &Rows,
+    rows: &dyn Fn(usize) -> &'a Rows,
     n_features: usize,
     stride: usize,
+    keep: &dyn Fn(&[f32]) -> bool,
 ) -> Dataset {
     let mut d = Dataset::new(n_features);
     let mut k = 0usize;
-    for r in recs {
-        let rows = rows(r);
+    for (i, r) in recs.iter().enumerate() {
+        let rows = rows(i);
         for (c, &(label, w)) in r.chunk_labels.iter().enumerate() {
             if w <= 0.0 {
                 continue;
             }
-            if let Some(x) = rows.row(c) {
+            if let Some(x) = rows.row(c)
+                && keep(x)
+            {
                 if k.is_multiple_of(stride) {
                     d.push(x, label, w);
                 }
@@ -91,10 +172,45 @@ fn dataset(
     d
 }
 
-fn predict(model: &Model, rows: &Rows) -> Vec<f32> {
+/// Trains one level on the rows `rows(i)` of `recs[i]`.
+fn train_level<'a>(
+    recs: &[&Rec],
+    rows: &dyn Fn(usize) -> &'a Rows,
+    names: &[&str],
+    args: &TrainArgs,
+) -> Level {
+    let all = |_: &[f32]| true;
+    match args.split_mhr {
+        None => {
+            let d = dataset(recs, rows, names.len(), args.stride, &all);
+            Level { with_mhr: train(&d, names, &args.params), without_mhr: None }
+        }
+        Some(gate) => {
+            let g = gate_column();
+            let with = dataset(recs, rows, names.len(), args.stride, &|x| x[g] >= gate);
+            let without = dataset(recs, rows, names.len(), args.stride, &|x| x[g] < gate);
+            eprintln!("    split: {} rows with MHR, {} without", with.rows(), without.rows());
+            Level {
+                with_mhr: train(&with, names, &args.params),
+                without_mhr: Some((train(&without, names, &args.params), gate)),
+            }
+        }
+    }
+}
+
+fn predict(level: &Level, rows: &Rows) -> Vec<f32> {
     // The compiled form is what the library evaluates (identical margins, faster).
-    let model = model.compile();
-    (0..rows.chunk_row.len()).map(|c| rows.row(c).map_or(f32::NAN, |x| model.predict(x))).collect()
+    let with = level.with_mhr.compile();
+    let without = level.without_mhr.as_ref().map(|(m, gate)| (m.compile(), *gate));
+    let g = gate_column();
+    (0..rows.chunk_row.len())
+        .map(|c| {
+            rows.row(c).map_or(f32::NAN, |x| match &without {
+                Some((m, gate)) if x[g] < *gate => m.predict(x),
+                _ => with.predict(x),
+            })
+        })
+        .collect()
 }
 
 /// Trains level 1 out of fold over `recs`, returning each recording's out-of-fold answers.
@@ -107,9 +223,8 @@ fn out_of_fold(recs: &[&Rec], args: &TrainArgs, n1: &[&str]) -> Vec<Vec<f32>> {
             .filter(|(i, _)| i % args.folds != fold)
             .map(|(_, r)| *r)
             .collect();
-        let d = dataset(&train_set, &|r: &Rec| &r.l1, n1.len(), args.stride);
-        eprintln!("  fold {}/{}: {} rows", fold + 1, args.folds, d.rows());
-        let m = train(&d, n1, &args.params);
+        eprintln!("  fold {}/{}", fold + 1, args.folds);
+        let m = train_level(&train_set, &|i| &train_set[i].l1, n1, args);
         for (i, r) in recs.iter().enumerate() {
             if i % args.folds == fold {
                 p1[i] = predict(&m, &r.l1);
@@ -120,7 +235,7 @@ fn out_of_fold(recs: &[&Rec], args: &TrainArgs, n1: &[&str]) -> Vec<Vec<f32>> {
 }
 
 /// Trains both levels on `recs`.
-fn train_stack(recs: &[&Rec], args: &TrainArgs) -> (Model, Model) {
+fn train_stack(recs: &[&Rec], args: &TrainArgs) -> (Level, Level) {
     let n1 = l1_names();
     let n2 = l2_names();
     eprintln!("level 1 out of fold over {} recordings", recs.len());
@@ -128,28 +243,13 @@ fn train_stack(recs: &[&Rec], args: &TrainArgs) -> (Model, Model) {
     let l2_rows: Vec<Rows> =
         recs.iter().zip(&oof).map(|(r, p)| level2_rows(&r.samples, &r.l1, p)).collect();
     eprintln!("level 1 on all");
-    let d1 = dataset(recs, &|r: &Rec| &r.l1, n1.len(), args.stride);
-    let l1 = train(&d1, &n1, &args.params);
+    let l1 = train_level(recs, &|i| &recs[i].l1, &n1, args);
     eprintln!("level 2");
-    let mut d2 = Dataset::new(n2.len());
-    let mut k = 0usize;
-    for (r, rows) in recs.iter().zip(&l2_rows) {
-        for (c, &(label, w)) in r.chunk_labels.iter().enumerate() {
-            if w > 0.0
-                && let Some(x) = rows.row(c)
-            {
-                if k.is_multiple_of(args.stride) {
-                    d2.push(x, label, w);
-                }
-                k += 1;
-            }
-        }
-    }
-    let l2 = train(&d2, &n2, &args.params);
+    let l2 = train_level(recs, &|i| &l2_rows[i], &n2, args);
     (l1, l2)
 }
 
-fn score(recs: &[&Rec], l1: &Model, l2: &Model) -> Confusion {
+fn score(recs: &[&Rec], l1: &Level, l2: &Level) -> Confusion {
     score_at(recs, l1, l2, &[THRESHOLD])[0]
 }
 
@@ -157,7 +257,18 @@ fn score(recs: &[&Rec], l1: &Model, l2: &Model) -> Confusion {
 const CV_THRESHOLDS: [f32; 7] = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
 /// Confusion of the stack's per-sample answers at each threshold.
-fn score_at(recs: &[&Rec], l1: &Model, l2: &Model, thresholds: &[f32]) -> Vec<Confusion> {
+fn score_at(recs: &[&Rec], l1: &Level, l2: &Level, thresholds: &[f32]) -> Vec<Confusion> {
+    score_with_breakdown(recs, l1, l2, thresholds, None)
+}
+
+/// As [`score_at`], also adding the breakdown at [`THRESHOLD`] to `breakdown`.
+fn score_with_breakdown(
+    recs: &[&Rec],
+    l1: &Level,
+    l2: &Level,
+    thresholds: &[f32],
+    mut breakdown: Option<&mut Breakdown>,
+) -> Vec<Confusion> {
     let mut totals = vec![Confusion::default(); thresholds.len()];
     for r in recs {
         let p1 = predict(l1, &r.l1);
@@ -168,6 +279,23 @@ fn score_at(recs: &[&Rec], l1: &Model, l2: &Model, thresholds: &[f32]) -> Vec<Co
             let f = flags(&r.samples, &p2, *t);
             total.add(&score_false_signal(&f, &present, &r.labels));
         }
+        if let Some(b) = breakdown.as_deref_mut() {
+            let f = flags(&r.samples, &p2, THRESHOLD);
+            let only = |mhr: bool| -> Vec<Option<bool>> {
+                r.samples
+                    .iter()
+                    .zip(&r.labels)
+                    .map(|(s, l)| if s.mhr.is_some() == mhr { *l } else { None })
+                    .collect()
+            };
+            b.with_mhr.add(&score_false_signal(&f, &present, &only(true)));
+            b.without_mhr.add(&score_false_signal(&f, &present, &only(false)));
+            for (t, c) in EDGE_TOLERANCES_S.iter().zip(&mut b.away_from_edges) {
+                let hz = ctg_analysis::SAMPLE_RATE_HZ as usize;
+                let labels = away_from_label_edges(&r.labels, t * hz);
+                c.add(&score_false_signal(&f, &present, &labels));
+            }
+        }
     }
     totals
 }
@@ -175,6 +303,7 @@ fn score_at(recs: &[&Rec], l1: &Model, l2: &Model, thresholds: &[f32]) -> Vec<Co
 /// Recording-level K-fold cross-validation of the whole stack over `recs`.
 fn cross_validate(recs: &[&Rec], args: &TrainArgs) -> Vec<Confusion> {
     let mut totals = vec![Confusion::default(); CV_THRESHOLDS.len()];
+    let mut breakdown = Breakdown::default();
     let mut worst = Vec::new();
     for fold in 0..args.folds {
         eprintln!("cross-validation fold {}/{}", fold + 1, args.folds);
@@ -192,7 +321,8 @@ fn cross_validate(recs: &[&Rec], args: &TrainArgs) -> Vec<Confusion> {
             .map(|(_, r)| *r)
             .collect();
         let (l1, l2) = train_stack(&inside, args);
-        for (total, c) in totals.iter_mut().zip(score_at(&held, &l1, &l2, &CV_THRESHOLDS)) {
+        let scores = score_with_breakdown(&held, &l1, &l2, &CV_THRESHOLDS, Some(&mut breakdown));
+        for (total, c) in totals.iter_mut().zip(scores) {
             total.add(&c);
         }
         for r in &held {
@@ -209,6 +339,27 @@ fn cross_validate(recs: &[&Rec], args: &TrainArgs) -> Vec<Confusion> {
             c.true_positive, c.false_positive, c.false_negative, c.true_negative
         );
     }
+    eprintln!(
+        "cross-validation at threshold {THRESHOLD}: samples with MHR: {}",
+        fmt(&breakdown.with_mhr)
+    );
+    eprintln!(
+        "  (TP {} FP {} FN {})",
+        breakdown.with_mhr.true_positive,
+        breakdown.with_mhr.false_positive,
+        breakdown.with_mhr.false_negative
+    );
+    eprintln!("  samples without MHR: {}", fmt(&breakdown.without_mhr));
+    eprintln!(
+        "  (TP {} FP {} FN {})",
+        breakdown.without_mhr.true_positive,
+        breakdown.without_mhr.false_positive,
+        breakdown.without_mhr.false_negative
+    );
+    for (t, c) in EDGE_TOLERANCES_S.iter().zip(&breakdown.away_from_edges) {
+        eprintln!("  samples more than {t} s from a label change: {}", fmt(c));
+        eprintln!("  (TP {} FP {} FN {})", c.true_positive, c.false_positive, c.false_negative);
+    }
     totals
 }
 
@@ -220,6 +371,12 @@ fn fmt(c: &Confusion) -> String {
 pub fn run(args: &TrainArgs) -> Result<()> {
     if args.folds < 2 || args.stride == 0 {
         bail!("--folds must be at least 2 and --stride at least 1");
+    }
+    if !(0.0..=1.0).contains(&args.recording_balance) {
+        bail!("--recording-balance must be between 0 and 1");
+    }
+    if args.split_mhr.is_some_and(|g| !(0.0..=1.0).contains(&g)) {
+        bail!("--split-mhr must be between 0 and 1");
     }
     let ann = read_annotations(&args.labels)?;
     let mut recs = Vec::new();
@@ -240,6 +397,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             chunk_labels,
         });
     }
+    balance_recordings(&mut recs, args.recording_balance);
     let train_recs: Vec<&Rec> = recs.iter().filter(|r| !r.val).collect();
     let val_recs: Vec<&Rec> = recs.iter().filter(|r| r.val).collect();
     if train_recs.is_empty() {
@@ -294,7 +452,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     };
     let provenance = format!(
         "ctg-analyze train false-signal --signals <fhrma-false-signal> --labels expertAnnotations.json{}{} \
-         (folds {}, stride {}, {} trees of depth {}, learning rate {}, min child weight {}, lambda {}); trained on {}; \
+         (folds {}, stride {}, {} trees of depth {}, learning rate {}, min child weight {}, lambda {}, recording balance {}); trained on {}; \
          train/validation split models: \
          train {} | validation {}{}; first recording {}",
         if args.cv { " --cv" } else { "" },
@@ -306,12 +464,24 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         args.params.learning_rate,
         args.params.min_child_weight,
         args.params.lambda,
+        args.recording_balance,
         trained_on,
         fmt(&train_score),
         val_score.as_ref().map_or_else(|| "-".into(), fmt),
         cv_note,
         recs.first().map_or("-", |r| r.name.as_str()),
     );
+    let (l1, l2) = match (l1, l2) {
+        (Level { with_mhr: l1, without_mhr: None }, Level { with_mhr: l2, without_mhr: None }) => {
+            (l1, l2)
+        }
+        _ => {
+            println!(
+                "--split-mhr is an experiment (the library has no split model): nothing written"
+            );
+            return Ok(());
+        }
+    };
     let models = Models { provenance, l1, l2 };
     let text = serde_json::to_string(&models)?;
     // The written file must load as the library will load it.
@@ -319,4 +489,54 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     std::fs::write(&args.out, text).with_context(|| format!("writing {}", args.out.display()))?;
     println!("model written to {}", args.out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edge_tolerance_leaves_out_samples_around_label_changes_only() {
+        let (t, f) = (Some(true), Some(false));
+        // A change from false to true across two unlabelled samples (indices 3 and 4): one
+        // sample either side of the last false and the first true is left out as well.
+        let labels = [f, f, f, None, None, t, t, t, t];
+        let out = away_from_label_edges(&labels, 1);
+        assert_eq!(out, [f, None, None, None, None, None, None, t, t]);
+        // No change: nothing left out.
+        assert_eq!(away_from_label_edges(&[t, None, t, t], 5), [t, None, t, t]);
+        // Both sides clipped at the ends of the recording.
+        assert_eq!(away_from_label_edges(&[t, f], 10), [None, None]);
+    }
+
+    fn rec(chunks: usize) -> Rec {
+        Rec {
+            name: String::new(),
+            val: false,
+            samples: Vec::new(),
+            labels: Vec::new(),
+            l1: Rows::default(),
+            chunk_labels: vec![(false, 2.0); chunks],
+        }
+    }
+
+    #[test]
+    fn the_split_gate_is_a_level_1_feature() {
+        assert_eq!(l1_names()[gate_column()], "mhr_present_2min");
+        assert_eq!(l2_names()[gate_column()], "mhr_present_2min");
+    }
+
+    #[test]
+    fn recording_balance_weighs_recordings_alike() {
+        let mut recs = vec![rec(10), rec(30), rec(0)];
+        balance_recordings(&mut recs, 1.0);
+        let total = |r: &Rec| r.chunk_labels.iter().map(|(_, w)| w).sum::<f32>();
+        // Mean 20 labelled chunks of weight 2: each recording ends with a total of 40.
+        assert!((total(&recs[0]) - 40.0).abs() < 1e-3);
+        assert!((total(&recs[1]) - 40.0).abs() < 1e-3);
+        let mut same = vec![rec(10), rec(30)];
+        balance_recordings(&mut same, 0.0);
+        assert_eq!(total(&same[0]), 20.0);
+        assert_eq!(total(&same[1]), 60.0);
+    }
 }
