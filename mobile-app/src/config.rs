@@ -30,6 +30,61 @@ pub struct AppConfig {
     pub blood_pressure: BpConfig,
     pub epds: EpdsConfig,
     pub weight_gain: Vec<WeightGainBand>,
+    #[serde(default)]
+    pub sync: SyncConfig,
+    #[serde(default)]
+    pub speech: SpeechConfig,
+}
+
+/// Dictated notes (`[speech]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpeechConfig {
+    /// An ai-notes configuration file naming a Whisper model on the phone (path and checksum).
+    /// Empty: dictations are transcribed by the clinic's server, when it has a model.
+    pub model_config: String,
+}
+
+impl SpeechConfig {
+    /// The on-phone model's configuration file, if one is named.
+    pub fn model_config_path(&self) -> Option<&Path> {
+        let p = self.model_config.trim();
+        (!p.is_empty()).then(|| Path::new(p))
+    }
+}
+
+/// Sync with the clinic's server (`[sync]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// The server's base address, e.g. `https://phr.example.jp`; empty turns sync off.
+    pub server_url: String,
+    /// Seconds before a request is given up.
+    pub timeout_s: u64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self { server_url: String::new(), timeout_s: 30 }
+    }
+}
+
+impl SyncConfig {
+    /// Sync is configured.
+    pub fn enabled(&self) -> bool {
+        !self.server_url.trim().is_empty()
+    }
+}
+
+/// Tokens and her records travel only over TLS, except to this machine during development.
+fn usable_server_url(url: &str) -> bool {
+    let plain_local = ["http://localhost", "http://127.0.0.1", "http://[::1]"];
+    let host_end = |rest: &str| rest.is_empty() || rest.starts_with(':') || rest.starts_with('/');
+    let ok_scheme = url
+        .strip_prefix("https://")
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/') && !rest.starts_with(':'))
+        || plain_local.iter().any(|p| url.strip_prefix(p).is_some_and(host_end));
+    ok_scheme && !url.contains(['?', '#', ' ', '@'])
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -197,6 +252,18 @@ impl AppConfig {
                 format!("{} is outside the score range 1–30", self.epds.cutoff),
             );
         }
+        if self.sync.enabled() && !usable_server_url(&self.sync.server_url) {
+            return invalid(
+                "sync.server_url",
+                format!(
+                    "{:?} must be an https:// address (http:// only to localhost)",
+                    self.sync.server_url
+                ),
+            );
+        }
+        if !(1..=300).contains(&self.sync.timeout_s) {
+            return invalid("sync.timeout_s", format!("{} is outside 1–300", self.sync.timeout_s));
+        }
         if self.weight_gain.is_empty() {
             return invalid("weight_gain", "needs at least one band".into());
         }
@@ -259,6 +326,25 @@ mod tests {
             EXAMPLE_TOML.replace("emergency = { systolic = 160", "emergency = { systolic = 130");
         let err = AppConfig::from_toml(&bad).unwrap_err().to_string();
         assert!(err.contains("blood_pressure.emergency"), "{err}");
+
+        for (url, ok) in [
+            ("https://phr.example.jp", true),
+            ("https://phr.example.jp:8443/", true),
+            ("http://127.0.0.1:8080", true),
+            ("http://localhost", true),
+            ("http://phr.example.jp", false),
+            ("http://localhost.evil.example", false),
+            ("https://", false),
+            ("https://user@phr.example.jp", false),
+            ("ftp://phr.example.jp", false),
+        ] {
+            let text = EXAMPLE_TOML.replace("server_url = \"\"", &format!("server_url = {url:?}"));
+            let result = AppConfig::from_toml(&text);
+            assert_eq!(result.is_ok(), ok, "{url}: {result:?}");
+            if !ok {
+                assert!(result.unwrap_err().to_string().contains("sync.server_url"));
+            }
+        }
 
         let bad = EXAMPLE_TOML.replace("[epds]", "[epds]\nmystery = 1");
         let err = AppConfig::from_toml(&bad).unwrap_err().to_string();

@@ -1,5 +1,5 @@
 //! The expectant mother's PHR app, as a library: the Slint UI (`ui/`, one adapter global per page),
-//! controllers that push data into it ([`app`]), her local storage ([`store`]), the clinical rules
+//! controllers that push data into it ([`app`]), her notes and dictation ([`notes`]), her local storage ([`store`]), the clinical rules
 //! ([`clinical`]), trends, export, and the Bluetooth cuff import ([`ble`]).
 //!
 //! Entry points are thin: `src/main.rs` on the desktop (also `--screenshots`), and
@@ -23,8 +23,10 @@ pub mod export;
 pub mod headless;
 pub mod i18n;
 pub mod model;
+pub mod notes;
 pub mod screenshots;
 pub mod store;
+pub mod sync;
 pub mod trends;
 
 pub use app::{App, AppError, AppOptions};

@@ -15,6 +15,8 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("cmake", "builds whisper.cpp for ai-notes"),
     ("build-essential", "C/C++ compilers for bundled SQLite, libdbus and whisper.cpp"),
     ("patchelf", "relocates the PostgreSQL 17 + TimescaleDB binaries of `cargo xtask db`"),
+    ("libasound2-dev", "ALSA headers for the mobile app's microphone (cpal, dictated notes)"),
+    ("pkg-config", "locates ALSA for the mobile app's microphone build"),
 ];
 
 pub fn run() -> Result<()> {

@@ -7,6 +7,7 @@ mod cuff;
 mod epds;
 mod format;
 mod home;
+mod note_page;
 mod settings;
 mod trends;
 
@@ -109,6 +110,10 @@ pub(crate) struct Ctx {
     /// Reuses the entry form's values on "measure again" (session and arm only).
     pub entry_fresh: Cell<bool>,
     toast_timer: slint::Timer,
+    /// Where her data lives (`None` in demonstration mode, which has no sync).
+    pub data_dir: Option<PathBuf>,
+    pub sync: settings::SyncPanel,
+    pub notes: note_page::NotesPanel,
 }
 
 impl Ctx {
@@ -121,6 +126,11 @@ impl Ctx {
         if let Some(ui) = self.ui.upgrade() {
             f(&ui);
         }
+    }
+
+    /// Reads something from the UI, if the window still exists.
+    pub fn with_ui_value<R>(&self, f: impl FnOnce(&AppWindow) -> R) -> Option<R> {
+        self.ui.upgrade().map(|ui| f(&ui))
     }
 
     /// Shows a short message that clears itself.
@@ -171,7 +181,10 @@ impl Ctx {
     /// Fills a page's adapter before it is shown.
     fn enter(self: &Rc<Self>, page: Page) {
         match page {
-            Page::Home => home::refresh(self),
+            Page::Home => {
+                home::refresh(self);
+                settings::render_home_sync(self);
+            }
             Page::BpEntry => bp::enter_entry(self),
             Page::BpResult => {}
             Page::Trends => trends::refresh(self),
@@ -180,6 +193,7 @@ impl Ctx {
             Page::Epds => epds::enter(self),
             Page::Cuff => cuff::enter(self),
             Page::Settings => settings::refresh(self),
+            Page::Notes => note_page::enter(self),
         }
     }
 
@@ -187,12 +201,16 @@ impl Ctx {
     pub fn refresh_current(self: &Rc<Self>) {
         let Some(ui) = self.ui.upgrade() else { return };
         match ui.global::<AppState>().get_page() {
-            Page::Home => home::refresh(self),
+            Page::Home => {
+                home::refresh(self);
+                settings::render_home_sync(self);
+            }
             Page::Trends => trends::refresh(self),
             Page::Checkups => checkups::refresh(self),
             Page::Epds => epds::refresh_history(self),
             Page::Cuff => cuff::render(self),
             Page::Settings => settings::refresh(self),
+            Page::Notes => note_page::refresh(self),
             Page::CheckupForm => checkups::refresh_form_gestation(self),
             Page::BpEntry | Page::BpResult => bp::refresh_labels(self),
         }
@@ -245,6 +263,7 @@ impl App {
         let saved_language = store.setting(LANGUAGE_SETTING)?.and_then(|c| Language::from_code(&c));
         let language = options.language.or(saved_language).unwrap_or_default();
         let ui = AppWindow::new()?;
+        let drafter = note_page::drafter_from_config(&options.config);
         let ctx = Rc::new(Ctx {
             id: NEXT_APP_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             ui: ui.as_weak(),
@@ -253,7 +272,10 @@ impl App {
             clock: options.clock,
             links: options.links,
             dialer: options.dialer,
-            export_dir: options.data_dir.map(|d| d.join("exports")),
+            export_dir: options.data_dir.as_ref().map(|d| d.join("exports")),
+            data_dir: options.data_dir,
+            sync: settings::SyncPanel::default(),
+            notes: note_page::NotesPanel::new(drafter),
             language: Cell::new(language),
             history: RefCell::new(Vec::new()),
             trends_range: Cell::new(TrendRange::default()),
@@ -312,11 +334,30 @@ impl App {
         epds::install(&ctx, &ui);
         cuff::install(&ctx, &ui);
         settings::install(&ctx, &ui);
+        note_page::install(&ctx, &ui);
 
         // Translations can only be selected once a component exists.
         ctx.set_language(language);
         ctx.navigate(Page::Home);
+        settings::sync_on_start(&ctx);
         Ok(Self { ui, ctx })
+    }
+
+    /// Replaces the HTTPS transport of sync (another server client, or a test's fake); sync is
+    /// available with it even without `[sync] server_url`.
+    pub fn set_sync_transport(&self, transport: Arc<dyn crate::sync::SyncTransport>) {
+        *self.ctx.sync.transport.borrow_mut() = Some(transport);
+        self.ctx.refresh_current();
+    }
+
+    /// Replaces the microphone (the desktop's WAV-file import, a test's recording).
+    pub fn set_recorder(&self, recorder: Box<dyn crate::notes::Recorder>) {
+        *self.ctx.notes.recorder.borrow_mut() = recorder;
+    }
+
+    /// Replaces the drafter `[speech]` chose (a test's scripted on-phone transcriber).
+    pub fn set_drafter(&self, drafter: crate::notes::Drafter) {
+        *self.ctx.notes.drafter.borrow_mut() = Arc::new(drafter);
     }
 
     pub fn window(&self) -> &AppWindow {

@@ -6,7 +6,9 @@
 //! deletes everything, which removes every row and rewrites the file (`secure_delete` zeroes freed
 //! pages).
 
+mod notes;
 mod schema;
+mod sync;
 
 use std::path::Path;
 
@@ -35,6 +37,11 @@ pub enum StoreError {
     #[error("no record with id {0}")]
     NotFound(Uuid),
 }
+
+pub use notes::StoredNote;
+pub use sync::{
+    LocalRecord, LocalVersion, RemoteChange, SYNCED_TABLES, SyncFailure, SyncState, time_from_ms,
+};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -817,11 +824,21 @@ impl Store {
     /// file so nothing remains in free pages.
     pub fn delete_everything(&mut self) -> Result<()> {
         let tx = self.conn.transaction()?;
-        for table in
-            ["bp_reading", "checkup", "epds", "paired_cuff", "profile", "setting", "change_log"]
-        {
+        for table in [
+            "bp_reading",
+            "checkup",
+            "epds",
+            "note",
+            "paired_cuff",
+            "profile",
+            "setting",
+            "change_log",
+        ] {
             tx.execute(&format!("DELETE FROM {table}"), [])?;
         }
+        // Her account and sync position go too; the row itself stays (it is the schema's).
+        tx.execute("DELETE FROM sync_state", [])?;
+        tx.execute("INSERT INTO sync_state (singleton) VALUES (1)", [])?;
         tx.commit()?;
         self.conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
         Ok(())

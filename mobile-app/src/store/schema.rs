@@ -102,4 +102,48 @@ pub const MIGRATIONS: &[&str] = &[
         changed_at INTEGER NOT NULL
     );
     "#,
+    // 2: sync with the clinic. One row holds the account's tokens and how far sync got: the last
+    // outbox entry the server acknowledged (`pushed_seq`) and the server's change number pulled
+    // so far (`pull_cursor`). Changes pulled from the server are applied without an outbox row.
+    r#"
+    CREATE TABLE sync_state (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        pushed_seq INTEGER NOT NULL DEFAULT 0,
+        pull_cursor INTEGER NOT NULL DEFAULT 0,
+        mother_id TEXT,
+        login TEXT,
+        access_token TEXT,
+        refresh_token TEXT,
+        -- Set when the server refused her tokens: she must log in again.
+        needs_login INTEGER NOT NULL DEFAULT 0,
+        last_synced_at INTEGER,
+        last_attempt_at INTEGER,
+        -- NULL after a successful sync, 'offline' when the server was unreachable, else 'error'.
+        last_failure TEXT,
+        last_error TEXT
+    );
+    INSERT INTO sync_state (singleton) VALUES (1);
+    "#,
+    // 3: her notes (typed, or dictated and checked by her). The SOAP draft's four parts are
+    // NULL together when the note has none. Synced like the other records.
+    r#"
+    CREATE TABLE note (
+        id TEXT PRIMARY KEY,
+        written_at INTEGER NOT NULL,
+        utc_offset_s INTEGER NOT NULL,
+        lang TEXT NOT NULL CHECK (lang IN ('ja', 'en')),
+        text TEXT NOT NULL,
+        soap_subjective TEXT,
+        soap_objective TEXT,
+        soap_assessment TEXT,
+        soap_plan TEXT,
+        origin TEXT NOT NULL
+            CHECK (origin IN ('typed', 'dictated_on_phone', 'dictated_on_server')),
+        checked_by_her INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        deleted_at INTEGER
+    );
+    CREATE INDEX note_time ON note (written_at) WHERE deleted_at IS NULL;
+    "#,
 ];

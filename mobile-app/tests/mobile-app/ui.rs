@@ -16,11 +16,17 @@ use i_slint_backend_testing::{
 };
 use mobile_app::ble::fake::FakeCuff;
 use mobile_app::ble::{CuffLink, LinkFactory};
-use mobile_app::clock::FixedClock;
+use mobile_app::clock::{Clock, FixedClock};
 use mobile_app::config::AppConfig;
 use mobile_app::i18n::Language;
 use mobile_app::model::{Source, Tier};
-use mobile_app::{App, AppOptions, AppState, AppWindow, CuffAdapter, Page, headless};
+use mobile_app::sync::SyncTransport;
+use mobile_app::sync::fake::FakeServer;
+use mobile_app::{
+    App, AppOptions, AppState, AppWindow, CuffAdapter, NotesAdapter, Page, SettingsAdapter,
+    headless,
+};
+use phr_wire::consent::Scope;
 use slint::ComponentHandle;
 
 struct Harness {
@@ -162,6 +168,8 @@ fn ui_flows() {
     checkup_is_recorded_with_its_gestational_age_and_weight_gain();
     language_switch_saves_and_translates();
     export_then_delete_everything();
+    sync_panel_registers_syncs_shares_and_shows_offline();
+    notes_are_typed_or_dictated_checked_by_her_and_synced();
 }
 
 fn entered_reading_shows_its_tier_and_advice_and_the_repeat_confirms_it() {
@@ -500,4 +508,162 @@ fn export_then_delete_everything() {
     assert_eq!(h.app.with_store(|s| s.profile()).unwrap(), Default::default());
     assert!(!dir.path().join("exports").exists());
     assert!(h.shows_containing("No readings yet"));
+}
+
+fn run_until_sync_idle(h: &Harness) {
+    let ui = h.ui().as_weak();
+    let done = headless::run_until(
+        move || ui.upgrade().is_some_and(|ui| !ui.global::<SettingsAdapter>().get_sync_busy()),
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    assert!(done, "sync did not finish; texts: {:?}", h.texts());
+}
+
+fn sync_panel_registers_syncs_shares_and_shows_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::new(dir.path(), "2026-05-12T07:30:00+09:00", no_radio());
+    let server_now = h.clock.now().with_timezone(&chrono::Utc);
+    let server =
+        Arc::new(FakeServer::new(server_now, &["INVITE-1"], &[("sakura", "さくら産婦人科")]));
+    h.app.set_sync_transport(server.clone());
+    h.record("146", "94", "80", &[]);
+    h.tap("Done");
+    h.tab("Settings");
+    h.find("Not connected to a clinic", AccessibleRole::Text);
+
+    h.type_into("Invitation code", "INVITE-1");
+    h.type_into("Login", "hanako@example.jp");
+    h.type_into("Password", "correct horse battery");
+    h.tap("Register");
+    run_until_sync_idle(&h);
+    h.find("Last synced just now", AccessibleRole::Text);
+    let stored = h.app.with_store(|s| s.reading_count()).unwrap();
+    assert_eq!(server.records().len(), stored, "what she recorded offline reached the server");
+    assert_eq!(h.ui().global::<SettingsAdapter>().get_password(), "", "password not kept");
+
+    // Consent per clinic: share blood pressure, add check-ups, then stop.
+    h.find("Not shared", AccessibleRole::Text);
+    h.tap("Share with さくら産婦人科");
+    run_until_sync_idle(&h);
+    h.find("Shared since 12 May 2026", AccessibleRole::Text);
+    h.tick("Check-ups");
+    h.tap("Update sharing");
+    run_until_sync_idle(&h);
+    let access = h.app.with_store(|s| s.sync_state()).unwrap().access_token.unwrap();
+    let consents = server.consents(&access).unwrap();
+    assert_eq!(consents[0].scope, vec![Scope::BloodPressure, Scope::Checkups]);
+    assert!(consents[0].revoked_at.is_none() && consents[1].revoked_at.is_some());
+    h.tap("Stop sharing with さくら産婦人科");
+    run_until_sync_idle(&h);
+    h.find("Not shared", AccessibleRole::Text);
+    assert!(server.consents(&access).unwrap().iter().all(|c| c.revoked_at.is_some()));
+
+    // Offline: the new reading waits, and the page says so.
+    server.set_offline(true);
+    h.record("118", "76", "70", &[]);
+    h.tap("Done");
+    h.tab("Settings");
+    h.tap("Sync now");
+    run_until_sync_idle(&h);
+    h.find("Offline — 1 change waiting", AccessibleRole::Text);
+    server.set_offline(false);
+    h.tap("Sync now");
+    run_until_sync_idle(&h);
+    h.find("Last synced just now", AccessibleRole::Text);
+    assert_eq!(server.records().len(), stored + 1);
+    // The home page says it too.
+    h.tab("Home");
+    h.find("Last synced just now", AccessibleRole::Text);
+}
+
+fn run_until_notes_mode(h: &Harness, mode: i32) {
+    let ui = h.ui().as_weak();
+    let done = headless::run_until(
+        move || ui.upgrade().is_some_and(|ui| ui.global::<NotesAdapter>().get_mode() == mode),
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    assert!(done, "notes page did not reach mode {mode}; texts: {:?}", h.texts());
+}
+
+fn notes_are_typed_or_dictated_checked_by_her_and_synced() {
+    use ai_notes::transcribe::FakeTranscriber;
+    use mobile_app::notes::ScriptedRecorder;
+    use mobile_app::notes::wav::encode_pcm16;
+    use phr_wire::records::NoteOrigin;
+
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::new(dir.path(), "2026-05-12T07:30:00+09:00", no_radio());
+    let server_now = h.clock.now().with_timezone(&chrono::Utc);
+    let server = Arc::new(FakeServer::new(server_now, &["INVITE-1"], &[("sakura", "さくら")]));
+    h.app.set_sync_transport(server.clone());
+    let config = AppConfig::default();
+    h.app
+        .with_store(|s| {
+            mobile_app::sync::SyncEngine::new(server.as_ref(), &config).register(
+                s,
+                &phr_wire::auth::RegisterRequest {
+                    invitation_code: "INVITE-1".into(),
+                    login: "hanako@example.jp".into(),
+                    password: "correct horse battery".into(),
+                    display_name: "Hanako".into(),
+                    device_name: "ui test".into(),
+                },
+            )
+        })
+        .unwrap();
+
+    h.tap("Open my notes");
+    assert_eq!(h.page(), Page::Notes);
+    h.find("No notes yet.", AccessibleRole::Text);
+
+    // A typed note.
+    h.tap("Write a note");
+    h.type_into("Your note", "Baby moved a lot tonight");
+    h.tap("Save note");
+    h.find("Baby moved a lot tonight", AccessibleRole::Text);
+    h.find("Typed", AccessibleRole::Text);
+
+    // No microphone (a build without one, or a device without one): she is told to type.
+    h.app.set_recorder(Box::new(mobile_app::notes::NoMicrophone));
+    h.tap("Dictate");
+    assert!(h.shows_containing("No microphone"), "{:?}", h.texts());
+
+    // Dictation drafted by the server (the phone has no model), never saved unchecked.
+    server.set_transcriber(Box::new(FakeTranscriber::new(vec![
+        "I have had a headache since this morning. I will call the midwife today.".into(),
+    ])));
+    let samples: Vec<i16> = (0..32_000).map(|i| ((i % 64) * 200 - 6400) as i16).collect();
+    h.app.set_recorder(Box::new(ScriptedRecorder::new(encode_pcm16(&samples, 16_000, 1).unwrap())));
+    h.tap("Dictate");
+    h.tap("Stop and make the draft");
+    run_until_notes_mode(&h, 4);
+    h.find("Dictated, drafted by the clinic's server", AccessibleRole::Text);
+    assert!(h.shows_containing("headache since this morning"), "{:?}", h.texts());
+    let adapter = h.ui().global::<NotesAdapter>();
+    assert!(adapter.get_subjective().to_lowercase().contains("headache"));
+    h.tap("Save note");
+    assert_eq!(adapter.get_mode(), 4, "Save does nothing until she confirms");
+    assert_eq!(h.app.with_store(|s| s.notes()).unwrap().len(), 1);
+    h.type_into("P: what to do next", "Call the midwife before noon");
+    h.tick("This is what I meant");
+    h.tap("Save note");
+    assert_eq!(adapter.get_mode(), 0);
+    h.find("Checked by you", AccessibleRole::Text);
+    let notes = h.app.with_store(|s| s.notes()).unwrap();
+    assert_eq!(notes.len(), 2);
+    let dictated = notes.iter().find(|n| n.note.checked_by_her).expect("the dictated note");
+    assert_eq!(dictated.note.origin, NoteOrigin::DictatedOnServer);
+    assert_eq!(dictated.note.soap.as_ref().unwrap().plan, "Call the midwife before noon");
+
+    // Both go to the clinic with the next sync.
+    h.tap("Back");
+    h.tab("Settings");
+    h.tap("Sync now");
+    run_until_sync_idle(&h);
+    let held = server.records();
+    for n in &notes {
+        assert_eq!(held[&n.id].kind, phr_wire::records::RecordKind::Note);
+    }
 }
