@@ -221,6 +221,13 @@ async fn main() -> Result<()> {
             println!(
                 "  The last bed is an ambulance that loses its network for 60 s every 3 minutes."
             );
+            println!(
+                "  The 妊産婦 / Mothers tab: three mothers share their home records with the demo clinic;"
+            );
+            println!(
+                "  her app (mobile-app) logs in to http://{}/ as yumi / demo-mother-yumi.",
+                demo.http_addr
+            );
             println!("  Ctrl-C stops everything.");
             println!();
             if !no_browser {

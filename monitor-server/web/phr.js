@@ -45,6 +45,8 @@
       draft: '下書き作成', drafting: '下書きを作成中…', drafted: 'AI の下書きです。内容を確認・修正してから確定してください。',
       soap: { subjective: 'S 主観的情報', objective: 'O 客観的情報', assessment: 'A 評価', plan: 'P 計画' },
       attest: '内容を確認し確定', attested: '確定しました', attestEmpty: 'S/O/A/P のいずれかを記入してください',
+      record: '録音して口述', stop: '録音停止', recording: '録音中… 話し終えたら「録音停止」', transcribing: '書き起こし中…',
+      noMic: 'マイクを使えません', noSpeechModel: 'このサーバーには音声認識モデルがありません。書き起こしを入力してください',
       transcriptEmpty: '書き起こしを入力してください', failed: '失敗', noteLang: '言語', aiDrafted: 'AI 下書き',
       bpm: '/分', final: '確定',
     },
@@ -80,6 +82,8 @@
       draft: 'Draft', drafting: 'Drafting…', drafted: 'AI draft: check and edit it before you attest.',
       soap: { subjective: 'S Subjective', objective: 'O Objective', assessment: 'A Assessment', plan: 'P Plan' },
       attest: 'Attest note', attested: 'Attested', attestEmpty: 'Write at least one of S/O/A/P',
+      record: 'Record dictation', stop: 'Stop recording', recording: 'Recording… press "Stop recording" when done', transcribing: 'Transcribing…',
+      noMic: 'No microphone available', noSpeechModel: 'This server has no speech model: type the transcript instead',
       transcriptEmpty: 'Enter a transcript first', failed: 'Failed', noteLang: 'Language', aiDrafted: 'AI draft',
       bpm: '/min', final: 'final',
     },
@@ -626,7 +630,17 @@
 
   const SOAP_KEYS = ['subjective', 'objective', 'assessment', 'plan'];
 
+  // The dictation being recorded, if any (see startRecording).
+  let recorder = null;
+
   function resetCompose() {
+    if (recorder) {
+      // Another mother was opened mid-dictation: the recording is dropped, never sent.
+      recorder.stop();
+      recorder = null;
+      $('phr-dictate').dataset.recording = 'false';
+      $('phr-dictate').textContent = t('record');
+    }
     $('phr-transcript').value = '';
     for (const k of SOAP_KEYS) $(`phr-soap-${k}`).value = '';
     $('phr-note-msg').textContent = '';
@@ -651,6 +665,102 @@
       if (e.status !== 401) msg.textContent = `${t('failed')}: ${e.message}`;
     } finally {
       $('phr-draft').disabled = false;
+    }
+  }
+
+  // Dictation: the microphone is recorded as 16-bit PCM and sent as WAV to the server, which
+  // transcribes it (when it has a speech model) and drafts the note. Nothing is kept in the page.
+
+  async function startRecording() {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    const ctx = new AudioContext();
+    const source = ctx.createMediaStreamSource(stream);
+    // ScriptProcessor needs no separate worklet module (the page's CSP allows only its own files).
+    const proc = ctx.createScriptProcessor(4096, 1, 1);
+    const chunks = [];
+    let samples = 0;
+    proc.onaudioprocess = (e) => {
+      const c = new Float32Array(e.inputBuffer.getChannelData(0));
+      chunks.push(c);
+      samples += c.length;
+      $('phr-dictate').dataset.samples = String(samples);
+    };
+    source.connect(proc);
+    proc.connect(ctx.destination);
+    return {
+      async stop() {
+        proc.disconnect();
+        source.disconnect();
+        for (const tr of stream.getTracks()) tr.stop();
+        const rate = ctx.sampleRate;
+        await ctx.close();
+        return encodeWav(chunks, samples, rate);
+      },
+    };
+  }
+
+  function encodeWav(chunks, n, rate) {
+    const buf = new ArrayBuffer(44 + 2 * n);
+    const v = new DataView(buf);
+    const ascii = (o, s) => { for (let i = 0; i < s.length; i++) v.setUint8(o + i, s.charCodeAt(i)); };
+    ascii(0, 'RIFF'); v.setUint32(4, 36 + 2 * n, true); ascii(8, 'WAVEfmt ');
+    v.setUint32(16, 16, true); v.setUint16(20, 1, true); v.setUint16(22, 1, true);
+    v.setUint32(24, rate, true); v.setUint32(28, rate * 2, true); v.setUint16(32, 2, true); v.setUint16(34, 16, true);
+    ascii(36, 'data'); v.setUint32(40, 2 * n, true);
+    let o = 44;
+    for (const c of chunks) {
+      for (const x of c) { v.setInt16(o, Math.max(-1, Math.min(1, x)) * 0x7fff, true); o += 2; }
+    }
+    return new Blob([buf], { type: 'audio/wav' });
+  }
+
+  async function toggleRecording() {
+    const msg = $('phr-note-msg');
+    const btn = $('phr-dictate');
+    if (recorder) {
+      const r = recorder;
+      recorder = null;
+      btn.dataset.recording = 'false';
+      btn.textContent = t('record');
+      const wav = await r.stop();
+      await transcribe(wav);
+      return;
+    }
+    if (!state.selected) return;
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { msg.textContent = t('noMic'); return; }
+    try {
+      btn.dataset.samples = '0';
+      recorder = await startRecording();
+      btn.dataset.recording = 'true';
+      btn.textContent = t('stop');
+      msg.textContent = t('recording');
+    } catch (e) {
+      recorder = null;
+      msg.textContent = `${t('noMic')}: ${e.message}`;
+    }
+  }
+
+  async function transcribe(wav) {
+    const msg = $('phr-note-msg');
+    const lang = $('phr-note-lang').value;
+    msg.textContent = t('transcribing');
+    $('phr-dictate').disabled = true;
+    try {
+      const r = await fetch(`/api/v1/phr/mothers/${encodeURIComponent(state.selected)}/notes/transcribe?lang=${lang}`, {
+        method: 'POST', body: wav, credentials: 'same-origin',
+        headers: { Accept: 'application/json', 'Content-Type': 'audio/wav', 'X-CSRF-Token': state.csrf },
+      });
+      if (r.status === 401) { document.dispatchEvent(new CustomEvent('ctg:unauthorized')); return; }
+      const data = await r.json().catch(() => null);
+      if (r.status === 503) { msg.textContent = t('noSpeechModel'); return; }
+      if (!r.ok) { msg.textContent = `${t('failed')}: ${(data && data.message) || r.statusText}`; return; }
+      $('phr-transcript').value = data.transcript || '';
+      for (const k of SOAP_KEYS) $(`phr-soap-${k}`).value = (data.soap && data.soap[k]) || '';
+      state.aiDrafted = true;
+      $('phr-compose').dataset.state = 'drafted';
+      msg.textContent = t('drafted');
+    } finally {
+      $('phr-dictate').disabled = false;
     }
   }
 
@@ -738,6 +848,7 @@
     if (state.selected) loadMother(state.selected).catch(() => {});
   });
   $('phr-draft').addEventListener('click', draft);
+  $('phr-dictate').addEventListener('click', toggleRecording);
   $('phr-attest').addEventListener('click', attest);
   let resizeTimer = null;
   window.addEventListener('resize', () => {

@@ -13,8 +13,12 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 
 /// Flags for headless Chromium on build machines (no GPU, no network beyond loopback).
-pub const CHROMIUM_FLAGS: [&str; 8] = [
+/// The fake media flags give pages a microphone that plays a tone, without a permission prompt
+/// (the clinicians' dictation test records from it).
+pub const CHROMIUM_FLAGS: [&str; 10] = [
     "--headless",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
     "--no-sandbox",
     "--disable-gpu",
     "--no-first-run",

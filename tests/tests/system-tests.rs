@@ -3,3 +3,7 @@
 
 #[path = "system-tests/browser.rs"]
 mod browser;
+#[path = "system-tests/phr_browser.rs"]
+mod phr_browser;
+#[path = "system-tests/phr_sync.rs"]
+mod phr_sync;

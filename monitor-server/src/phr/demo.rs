@@ -3,7 +3,7 @@
 //! notes, so the clinicians' "Mothers" view has something true to show:
 //!
 //! * 高橋 由美: home BP rising over two weeks into the same-day tier (and protein in her urine);
-//! * 小川 真央: a reading with a headache this morning (emergency), and a positive EPDS with an
+//! * 小川 真央: her latest reading with a headache (emergency), and a positive EPDS with an
 //!   answer to item 10;
 //! * 森 咲良: normal readings, sharing only blood pressure and check-ups.
 //!
@@ -180,6 +180,23 @@ fn jst() -> FixedOffset {
     FixedOffset::east_opt(9 * 3600).expect("+09:00")
 }
 
+/// The last `n` morning (07:00) and evening (21:00) times in Japan before `now`, oldest first.
+fn reading_times(now: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
+    let today = now.with_timezone(&jst()).date_naive();
+    let mut times: Vec<DateTime<Utc>> = (0..=(n as i64 / 2 + 1))
+        .flat_map(|d| [21, 7].map(move |h| (d, h)))
+        .filter_map(|(d, h)| {
+            let local = (today - Duration::days(d)).and_hms_opt(h, 0, 0)?;
+            Some(local.and_local_timezone(jst()).single()?.with_timezone(&Utc))
+        })
+        // A reading takes a few minutes: only slots that ended before now.
+        .filter(|t| *t + Duration::minutes(20) < now)
+        .take(n)
+        .collect();
+    times.reverse();
+    times
+}
+
 /// A small deterministic wobble (−2…+2 mmHg), so the series looks measured, not drawn.
 fn wobble(i: usize, j: usize) -> f64 {
     ((i * 7 + j * 3) % 5) as f64 - 2.0
@@ -206,12 +223,11 @@ fn records(i: usize, mother: Uuid, now: DateTime<Utc>) -> Vec<(Uuid, Record)> {
     let mut out = Vec::new();
     let mut push =
         |kind: RecordKind, n: u32, r: Record| out.push((record_uuid(mother, kind, n), r));
-    // Readings twice a day for two weeks, the newest an hour ago; j = 0 is the oldest.
+    // Readings twice a day for two weeks, in the morning (about 07:00) and the evening (about
+    // 21:00) her time, the newest the last such time before now; j = 0 is the oldest.
     const READINGS: usize = 28;
-    let at = |j: usize| {
-        now - Duration::minutes(60 + 7 * (j % 3) as i64)
-            - Duration::hours(12 * (READINGS - 1 - j) as i64)
-    };
+    let slots = reading_times(now, READINGS);
+    let at = |j: usize| slots[j] + Duration::minutes(7 * (j % 3) as i64);
     let day = |d: i64| (now - Duration::days(d)).with_timezone(&jst()).date_naive();
     match i {
         0 => {
