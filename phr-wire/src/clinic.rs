@@ -1,7 +1,7 @@
 //! What the clinician API (`/api/v1/phr/…`, staff sessions) returns about mothers who consented
 //! to the caller's clinic. Only the scopes she granted are filled; the rest stay empty.
 
-use chrono::{DateTime, FixedOffset, NaiveDate};
+use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -136,5 +136,3 @@ pub struct AttestRequest {
     pub ai_drafted: bool,
 }
 
-/// A day, for range filters.
-pub type Day = NaiveDate;
