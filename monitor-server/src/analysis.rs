@@ -21,8 +21,12 @@
 //! * A window that is mostly missing is "cannot assess": no clinical alarm is raised (or cleared)
 //!   on it. Signal loss raises its own technical alarm; a stream that stops raises `stale_stream`.
 //!
-//! Backlog samples that arrive after newer live ones (an ambulance back online) are stored and
-//! drawn but not analysed: the analysis has already passed that time and treats it as a gap.
+//! Backlog samples that arrive after newer live ones (an ambulance back online) fill what the
+//! analysis saw as a gap. Each binding keeps the raw input of its last hour ([`KEEP`]); a late
+//! sample within it is put in place and, at the next evaluation (at most a second later), the
+//! binding is analysed again over that hour, so the backfilled trace gets its baseline and
+//! events. Backlog older than that hour is stored and drawn but not analysed (counted). Alarms
+//! judge the present only: a backfilled event that is over raises nothing.
 
 pub mod alarms;
 
@@ -55,8 +59,11 @@ const EVALUATE_EVERY: usize = 20;
 const MAX_UNJUDGED: usize = 120;
 /// A gap longer than this (30 min) restarts the analysis instead of being filled with "no value".
 const MAX_GAP: u64 = 30 * 60 * HZ;
-/// Raw samples kept for the alarm conditions (10 min).
+/// Raw samples the alarm conditions look at (10 min).
 const RECENT: usize = 10 * 60 * HZ as usize;
+/// Raw samples kept per binding (60 min): late backlog within them is analysed, and a long
+/// trace is analysed again over them every hour (bounded cost). A multiple of the window.
+const KEEP: usize = 60 * 60 * HZ as usize;
 /// The baseline sent to viewers is sampled every this many samples (5 s).
 const BASELINE_STEP: u64 = 20;
 /// A classification window shorter than this (5 min) is not judged yet: the previous, complete
@@ -192,7 +199,8 @@ pub struct Evaluation {
     pub changes: Vec<AlarmChange>,
 }
 
-/// One binding's analysis: the incremental analyzer, recent raw samples and the alarm engine.
+/// One binding's analysis: the incremental analyzer, the last hour of its input and the alarm
+/// engine.
 #[derive(Debug)]
 pub struct StreamAnalysis {
     config: ctg_analysis::Config,
@@ -204,7 +212,13 @@ pub struct StreamAnalysis {
     /// Sequence number of sample time 0 for the alarm engine (fixed for the binding, so the
     /// engine's clock never goes back when the analyzer restarts).
     origin_seq: u64,
-    recent: VecDeque<ctg_analysis::Sample>,
+    /// The analyzer's newest input (at most [`KEEP`] samples, gaps as empty samples), ending at
+    /// `next_seq`.
+    kept: VecDeque<ctg_analysis::Sample>,
+    /// Late samples put into `kept` since the analyzer last saw it: analyse again.
+    late_filled: usize,
+    /// Late samples older than `kept` (not analysed), since the last [`Self::take_late`].
+    late_dropped: usize,
     engine: AlarmEngine,
 }
 
@@ -225,7 +239,9 @@ impl StreamAnalysis {
             start_seq: first_seq,
             next_seq: first_seq,
             origin_seq: first_seq,
-            recent: VecDeque::with_capacity(RECENT),
+            kept: VecDeque::new(),
+            late_filled: 0,
+            late_dropped: 0,
             engine,
         })
     }
@@ -247,14 +263,18 @@ impl StreamAnalysis {
         &mut self.engine
     }
 
-    /// Appends samples in sequence order. Samples before `next_seq` (late backlog, repeats) are
-    /// skipped; a gap is filled with "no value" or, past 30 min, restarts the analysis. Returns
-    /// how many sample times were added.
+    /// Appends samples. A sample before `next_seq` fills the place of a missing one if that is
+    /// still kept (the binding is analysed again at the next evaluation) and is otherwise left
+    /// out; repeats change nothing. A gap is filled with "no value" or, past 30 min, restarts the
+    /// analysis. Returns how many sample times were added.
     pub fn push(&mut self, samples: &[StoredSample]) -> usize {
         let mut added = 0;
         let mut run: Vec<ctg_analysis::Sample> = Vec::with_capacity(samples.len());
         for s in samples {
+            let sample =
+                ctg_analysis::Sample::from_wire(&s.sample, ctg_analysis::FetalChannel::Merged);
             if s.seq < self.next_seq {
+                self.fill_late(s.seq, sample);
                 continue;
             }
             let gap = s.seq - self.next_seq;
@@ -266,27 +286,76 @@ impl StreamAnalysis {
                     self.analyzer = a;
                 }
                 self.start_seq = s.seq;
-                self.recent.clear();
+                self.kept.clear();
+                self.late_filled = 0;
             } else {
                 for _ in 0..gap {
                     run.push(ctg_analysis::Sample::EMPTY);
+                    self.keep(ctg_analysis::Sample::EMPTY);
                 }
             }
-            run.push(ctg_analysis::Sample::from_wire(
-                &s.sample,
-                ctg_analysis::FetalChannel::Merged,
-            ));
+            run.push(sample);
+            self.keep(sample);
             added += (s.seq + 1 - self.next_seq.max(self.start_seq)) as usize;
             self.next_seq = s.seq + 1;
         }
-        for s in &run {
-            if self.recent.len() == RECENT {
-                self.recent.pop_front();
-            }
-            self.recent.push_back(*s);
-        }
         self.analyzer.push(&run);
+        if self.analyzer.len() >= 2 * KEEP {
+            self.reanalyse();
+        }
         added
+    }
+
+    fn keep(&mut self, s: ctg_analysis::Sample) {
+        if self.kept.len() == KEEP {
+            self.kept.pop_front();
+        }
+        self.kept.push_back(s);
+    }
+
+    /// Puts a late sample in the place the analysis saw as missing.
+    fn fill_late(&mut self, seq: u64, sample: ctg_analysis::Sample) {
+        let back = (self.next_seq - seq) as usize;
+        // Before the kept hour, or before a restart of the analysis.
+        if back > self.kept.len() || seq < self.start_seq {
+            self.late_dropped += 1;
+            return;
+        }
+        let i = self.kept.len() - back;
+        let empty =
+            |s: &ctg_analysis::Sample| s.fhr.is_none() && s.mhr.is_none() && s.toco.is_none();
+        if empty(&self.kept[i]) && !empty(&sample) {
+            self.kept[i] = sample;
+            self.late_filled += 1;
+        }
+    }
+
+    /// Late samples put in place and waiting for the next evaluation to be analysed.
+    pub fn late_pending(&self) -> usize {
+        self.late_filled
+    }
+
+    /// Late samples too old to be analysed since the last call.
+    pub fn take_late_dropped(&mut self) -> usize {
+        std::mem::take(&mut self.late_dropped)
+    }
+
+    /// Analyses the kept hour again: after late samples filled some of it, and every hour of a
+    /// long trace so that an evaluation's cost and the memory stay bounded. What lies before is
+    /// let go (viewers are sent the last `history` minutes, less than that hour). The new start
+    /// lies on a window boundary of the old one, so the classification windows do not move.
+    fn reanalyse(&mut self) {
+        // Same configuration, already validated: cannot fail.
+        let Ok(mut a) = ctg_analysis::Analyzer::new(self.config.clone()) else { return };
+        let kept_start = self.next_seq - self.kept.len() as u64;
+        let w = (self.config.window_s as u64 * HZ).max(1);
+        let from = (self.start_seq + kept_start.saturating_sub(self.start_seq).div_ceil(w) * w)
+            .min(self.next_seq);
+        let skip = (from - kept_start) as usize;
+        a.push(&self.kept.make_contiguous()[skip..]);
+        self.analyzer = a;
+        self.start_seq = from;
+        self.late_filled = 0;
     }
 
     fn seq_at(&self, s: f64) -> u64 {
@@ -298,7 +367,7 @@ impl StreamAnalysis {
     fn latest(&mut self, n: usize) -> Vec<ctg_analysis::Sample> {
         let flags = self.analyzer.false_signal_flags();
         let mut flags = flags.iter().rev();
-        self.recent
+        self.kept
             .iter()
             .rev()
             .take(n)
@@ -331,6 +400,9 @@ impl StreamAnalysis {
     /// Runs the analysis up to the newest sample and judges every alarm condition.
     /// `history` (samples) bounds the baseline and events sent to viewers.
     pub fn evaluate(&mut self, history: u64) -> Evaluation {
+        if self.late_filled > 0 {
+            self.reanalyse();
+        }
         let n = self.analyzer.len() as u64;
         let end_seq = self.start_seq + n;
         let now_s = n as f64 / HZ as f64;
@@ -545,8 +617,8 @@ impl StreamAnalysis {
 
         // Tachysystole as the analysis reports it for the window, if uterine activity was
         // recorded for most of the last 10 min.
-        let toco_n = self.recent.len().min(RECENT);
-        let toco_valid = self.recent.iter().rev().take(toco_n).filter(|s| s.toco.is_some()).count();
+        let toco_n = self.kept.len().min(RECENT);
+        let toco_valid = self.kept.iter().rev().take(toco_n).filter(|s| s.toco.is_some()).count();
         let level = match window {
             _ if toco_n == 0 || (toco_valid as f32) < toco_n as f32 * MIN_VALID => {
                 Level::CannotAssess
@@ -564,7 +636,7 @@ impl StreamAnalysis {
         // Maternal heart rate recorded as fetal: FHR within 5 bpm of MHR for most of the last
         // minute, or the analysis flags most of it as a false signal.
         let minute = (60 * HZ) as usize;
-        let last: Vec<&ctg_analysis::Sample> = self.recent.iter().rev().take(minute).collect();
+        let last: Vec<&ctg_analysis::Sample> = self.kept.iter().rev().take(minute).collect();
         let fhr_n = last.iter().filter(|s| s.fhr.is_some()).count();
         let both: Vec<(f32, f32)> = last.iter().filter_map(|s| s.fhr.zip(s.mhr)).collect();
         let close = both.iter().filter(|(f, m)| (f - m).abs() <= 5.0).count();
@@ -595,9 +667,9 @@ impl StreamAnalysis {
         // Signal loss (technical): less than a quarter of the last minute valid; clears at three
         // quarters.
         // Raw presence: a false signal is a signal, with its own alarm above.
-        let n = self.recent.len().min(minute);
+        let n = self.kept.len().min(minute);
         let present = self
-            .recent
+            .kept
             .iter()
             .rev()
             .take(n)
@@ -667,6 +739,12 @@ enum Input {
 #[derive(Debug, Default, Serialize, Clone, PartialEq, Eq)]
 pub struct AnalysisStats {
     pub samples_analysed: u64,
+    /// Late backlog samples that filled a gap of the last hour and were analysed.
+    pub late_samples_analysed: u64,
+    /// Late backlog samples older than the kept hour: stored and drawn, not analysed.
+    pub late_samples_not_analysed: u64,
+    /// Times a binding was analysed again because late samples filled its gaps.
+    pub reanalyses: u64,
     /// Runs not analysed because the analysis queue was full (the analysis sees a gap).
     pub runs_dropped: u64,
     pub evaluations: u64,
@@ -678,6 +756,9 @@ pub struct AnalysisStats {
 #[derive(Debug, Default)]
 struct Counters {
     samples_analysed: AtomicU64,
+    late_samples_analysed: AtomicU64,
+    late_samples_not_analysed: AtomicU64,
+    reanalyses: AtomicU64,
     runs_dropped: AtomicU64,
     evaluations: AtomicU64,
     alarms_raised: AtomicU64,
@@ -795,6 +876,9 @@ impl LiveAnalysis {
         let c = &self.counters;
         AnalysisStats {
             samples_analysed: g(&c.samples_analysed),
+            late_samples_analysed: g(&c.late_samples_analysed),
+            late_samples_not_analysed: g(&c.late_samples_not_analysed),
+            reanalyses: g(&c.reanalyses),
             runs_dropped: g(&c.runs_dropped),
             evaluations: g(&c.evaluations),
             alarms_raised: g(&c.alarms_raised),
@@ -980,11 +1064,11 @@ impl Worker {
                     let added = t.analysis.push(chunk);
                     t.pending += added;
                     let due = t.pending >= EVALUATE_EVERY;
-                    self.core
-                        .analysis
-                        .counters
-                        .samples_analysed
-                        .fetch_add(added as u64, Ordering::Relaxed);
+                    let counters = &self.core.analysis.counters;
+                    counters.samples_analysed.fetch_add(added as u64, Ordering::Relaxed);
+                    counters
+                        .late_samples_not_analysed
+                        .fetch_add(t.analysis.take_late_dropped() as u64, Ordering::Relaxed);
                     if due {
                         self.evaluate(id);
                     }
@@ -1037,6 +1121,12 @@ impl Worker {
         let history = self.history_samples();
         let Some(t) = self.states.get_mut(&binding_id) else { return };
         t.pending = 0;
+        let late = t.analysis.late_pending() as u64;
+        if late > 0 {
+            let counters = &self.core.analysis.counters;
+            counters.late_samples_analysed.fetch_add(late, Ordering::Relaxed);
+            counters.reanalyses.fetch_add(1, Ordering::Relaxed);
+        }
         let eval = t.analysis.evaluate(history);
         let binding = t.binding.clone();
         self.core.analysis.counters.evaluations.fetch_add(1, Ordering::Relaxed);
@@ -1175,6 +1265,16 @@ impl Worker {
             if let Some(binding) = self.states.get(&id).map(|t| t.binding.clone()) {
                 self.apply(&binding, change);
             }
+        }
+        // Backfill that filled gaps is analysed within a second, live samples or not.
+        let late: Vec<i64> = self
+            .states
+            .iter()
+            .filter(|(id, t)| t.analysis.late_pending() > 0 && !ended.contains(id))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            self.evaluate(id);
         }
         // Open alarms taken up after a restart whose binding never sent again and has ended.
         let orphans: Vec<OpenAlarm> = {
@@ -1412,31 +1512,131 @@ mod tests {
         );
     }
 
-    #[test]
-    fn samples_before_the_head_are_skipped_and_gaps_become_missing() {
-        let mut a = StreamAnalysis::new(100, None, AlarmEngine::new()).unwrap();
-        let s = |seq| StoredSample {
+    fn stored(seq: u64, sample: ctg_wire::Sample) -> StoredSample {
+        StoredSample {
             seq,
             rx_ms: 0,
             device_ms: None,
             clock: ctg_wire::ClockQuality::Unknown,
             arrived_ms: 0,
             backlog: false,
-            sample: ctg_wire::Sample {
-                fhr1: ctg_wire::Bpm::from_whole(140),
-                ..ctg_wire::Sample::EMPTY
-            },
-        };
+            sample,
+        }
+    }
+
+    #[test]
+    fn late_samples_fill_gaps_and_repeats_or_older_ones_change_nothing() {
+        let mut a = StreamAnalysis::new(100, None, AlarmEngine::new()).unwrap();
+        let fhr =
+            |v| ctg_wire::Sample { fhr1: ctg_wire::Bpm::from_whole(v), ..ctg_wire::Sample::EMPTY };
+        let s = |seq| stored(seq, fhr(140));
         assert_eq!(a.push(&[s(100), s(101)]), 2);
         // A gap of 8 becomes 8 missing samples.
         assert_eq!(a.push(&[s(110)]), 9);
         assert_eq!(a.len(), 11);
-        // Late backlog and repeats are skipped.
-        assert_eq!(a.push(&[s(105), s(110)]), 0);
+        // Late backlog fills a missing sample (no new sample time); a repeat changes nothing.
+        assert_eq!(a.push(&[s(105), s(110), stored(101, fhr(90))]), 0);
+        assert_eq!(a.late_pending(), 1);
+        assert_eq!(a.kept[1].fhr, Some(140.0), "a repeat does not overwrite");
         assert_eq!(a.next_seq(), 111);
-        // Past 30 min of gap the analysis restarts.
+        // Before the start of the analysis: counted, not analysed.
+        assert_eq!(a.push(&[s(99)]), 0);
+        assert_eq!(a.take_late_dropped(), 1);
+        assert_eq!(a.take_late_dropped(), 0);
+        // The next evaluation analyses again, with the late sample in place.
+        a.evaluate(30 * 60 * HZ);
+        assert_eq!(a.late_pending(), 0);
+        assert_eq!(a.len(), 11);
+        assert_eq!(a.kept[5].fhr, Some(140.0));
+        // Past 30 min of gap the analysis restarts; what came before can no longer be filled.
         assert_eq!(a.push(&[s(111 + MAX_GAP + 1)]), 1);
         assert_eq!(a.len(), 1);
+        assert_eq!(a.push(&[s(108)]), 0);
+        assert_eq!((a.late_pending(), a.take_late_dropped()), (0, 1));
+    }
+
+    /// Regression: backlog arriving after newer live data (an ambulance back online) used to be
+    /// stored and drawn but never analysed, leaving its decelerations unmarked.
+    #[test]
+    fn backlog_that_fills_a_gap_is_analysed() {
+        let mut sim = Simulator::new(Scenario::LateDecelerations, 1003);
+        let all: Vec<StoredSample> =
+            (0..40 * 60 * HZ).map(|i| stored(i, sim.next_frame().sample)).collect();
+        // Minutes 20 to 30 arrive late: live data goes on without them.
+        let hole = 20 * 60 * HZ..30 * 60 * HZ;
+        let mut a = StreamAnalysis::new(0, Some(39), AlarmEngine::new()).unwrap();
+        for block in all.chunks(HZ as usize) {
+            if !hole.contains(&block[0].seq) {
+                a.push(block);
+            }
+        }
+        let in_hole = |v: &AnalysisView| {
+            let events = v
+                .events
+                .iter()
+                .filter(|e| e.kind == "deceleration" && hole.contains(&e.peak_seq))
+                .count();
+            let from = (hole.start - v.baseline.from_seq) / v.baseline.step;
+            let to = (hole.end - v.baseline.from_seq) / v.baseline.step;
+            let baseline =
+                v.baseline.bpm[from as usize..to as usize].iter().filter(|b| b.is_some()).count();
+            (events, baseline)
+        };
+        let before = a.evaluate(30 * 60 * HZ).view;
+        let (events, _) = in_hole(&before);
+        assert_eq!(events, 0, "nothing marked where nothing was received");
+        for block in all[hole.start as usize..hole.end as usize].chunks(HZ as usize) {
+            assert_eq!(a.push(block), 0, "late samples add no sample time");
+        }
+        assert_eq!(a.late_pending(), (hole.end - hole.start) as usize);
+        let after = a.evaluate(30 * 60 * HZ).view;
+        let (events, baseline) = in_hole(&after);
+        assert!(events >= 2, "the backfilled decelerations are marked: {events}");
+        assert!(baseline * 2 > (hole.end - hole.start) as usize / BASELINE_STEP as usize);
+        assert!(after.events.iter().any(|e| e.class == Some("late") && hole.contains(&e.peak_seq)));
+        assert_eq!(after.analysed_to_seq, before.analysed_to_seq);
+    }
+
+    #[test]
+    fn a_long_trace_is_analysed_over_its_last_hours_only_and_windows_stay_in_place() {
+        let mut sim = Simulator::new(Scenario::NormalLabour, 7);
+        let mut a = StreamAnalysis::new(5, Some(39), AlarmEngine::new()).unwrap();
+        let (mut longest, mut rebases) = (0, 0);
+        for block in (0..5 * 60 * 60 * HZ)
+            .map(|i| stored(5 + i, sim.next_frame().sample))
+            .collect::<Vec<_>>()
+            .chunks(HZ as usize)
+        {
+            let before = a.len();
+            let view = (before + HZ as usize >= 2 * KEEP).then(|| a.evaluate(30 * 60 * HZ).view);
+            a.push(block);
+            longest = longest.max(a.len());
+            if let Some(old) = view.filter(|_| a.len() < before) {
+                // Analysed again over the last hour: what viewers see barely moves.
+                let new = a.evaluate(30 * 60 * HZ).view;
+                let at = |v: &AnalysisView, seq: u64| {
+                    v.baseline.bpm[((seq - v.baseline.from_seq) / v.baseline.step) as usize]
+                };
+                let mut worst = 0.0f32;
+                let mut seq = new.baseline.from_seq;
+                while seq + HZ < old.analysed_to_seq {
+                    if let (Some(x), Some(y)) = (at(&old, seq), at(&new, seq)) {
+                        worst = worst.max((x - y).abs());
+                    }
+                    seq += new.baseline.step;
+                }
+                assert!(worst <= 1.0, "baseline moved by {worst} bpm at {}", block[0].seq);
+                assert_eq!(old.classification.jsog_level, new.classification.jsog_level);
+                rebases += 1;
+            }
+        }
+        assert!(longest < 2 * KEEP, "{longest}");
+        assert!(rebases >= 3, "{rebases}");
+        assert!(a.len() >= KEEP - 600 * HZ as usize, "{}", a.len());
+        assert_eq!((a.start_seq - 5) % (600 * HZ), 0, "window boundaries unchanged");
+        let view = a.evaluate(30 * 60 * HZ).view;
+        assert_eq!(view.analysed_to_seq, 5 + 5 * 60 * 60 * HZ);
+        assert_eq!(view.classification.status, Assessment::Assessed);
     }
 }
 

@@ -799,6 +799,8 @@ pub struct IngestView {
     pub ingest: crate::ingest::IngestStatsView,
     pub rejected: std::collections::BTreeMap<Rejection, u64>,
     pub live: crate::live::HubStats,
+    /// The live CTG analysis: samples analysed, late backfill, evaluations, alarms.
+    pub analysis: crate::analysis::AnalysisStats,
     /// The PHR API's uploads and refusals by reason.
     pub phr: crate::phr::PhrCounts,
 }
@@ -809,6 +811,7 @@ pub async fn ingest(State(core): State<Arc<Core>>, caller: Caller) -> ApiResult<
         ingest: core.ingest_stats.view(),
         rejected: core.registry().rejections(),
         live: core.hub.stats(),
+        analysis: core.analysis.stats(),
         phr: core.phr_stats.snapshot(),
     }))
 }

@@ -194,6 +194,79 @@ async fn late_decelerations_raise_a_stored_alarm_that_a_clinician_acknowledges()
     server.stop().await;
 }
 
+/// Regression: backlog arriving after newer live data (an ambulance back online) used to be
+/// stored and drawn but never analysed, so the decelerations it held were never marked.
+#[tokio::test]
+async fn backfilled_trace_is_analysed_and_its_decelerations_marked() {
+    let server = TestServer::start(None, |_| {}).await;
+    let admin = server.staff("admin1", Role::Admin).await;
+    admin.put("/api/v1/beds/4", json!({"display_order": 4})).await;
+    let obst = server.staff("obst", Role::Obstetrician).await;
+    let gw = TestGateway::connect(&server.broker_url, "amb", "gw1").await;
+    let s = gw.stream("bed-4");
+    admit_and_bind(&obst, "P-4", "4", &s.to_string()).await;
+    let mut ws = open(&server, &obst, &["4"]).await;
+
+    // Sixteen minutes of trace; minutes 4 to 12 are missing while the link is down.
+    let samples = late_decelerations(16);
+    let hole = 4 * 60 * 4..12 * 60 * 4;
+    for (i, chunk) in samples.chunks(40).enumerate() {
+        let first = i as u64 * 40;
+        if !hole.contains(&first) {
+            gw.publish_block(&s, &block(first, chunk, false)).await;
+        }
+    }
+    let end = samples.len() as u64;
+    let in_hole = |m: &Value, kind: &str| -> usize {
+        m["events"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|e| e["kind"] == kind)
+                    .filter(|e| e["peak_seq"].as_u64().is_some_and(|p| hole.contains(&p)))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let live = read_until(&mut ws, 60, "the live trace analysed", |m| {
+        m["t"] == "analysis" && m["analysed_to_seq"].as_u64() == Some(end)
+    })
+    .await;
+    assert_eq!(in_hole(&live, "deceleration"), 0, "nothing marked where nothing arrived");
+    assert_eq!(in_hole(&live, "contraction"), 0);
+
+    // The link returns: the gateway backfills the hole on the backlog topic.
+    for (i, chunk) in samples[hole.start as usize..hole.end as usize].chunks(40).enumerate() {
+        gw.publish_block(&s, &block(hole.start + i as u64 * 40, chunk, true)).await;
+    }
+    let filled = read_until(&mut ws, 30, "the backfilled trace analysed", |m| {
+        m["t"] == "analysis" && in_hole(m, "deceleration") >= 1
+    })
+    .await;
+    assert_eq!(filled["analysed_to_seq"].as_u64(), Some(end), "no new sample time");
+    assert!(in_hole(&filled, "contraction") >= 2, "{}", filled["events"]);
+    assert!(
+        filled["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["class"] == "late"
+                && e["peak_seq"].as_u64().is_some_and(|p| hole.contains(&p))),
+        "{}",
+        filled["events"]
+    );
+    let hole_len = hole.end - hole.start;
+    wait_for(10, "every late sample counted", || async {
+        let v = admin.get_ok("/api/v1/ingest").await;
+        v["analysis"]["late_samples_analysed"].as_u64() == Some(hole_len)
+    })
+    .await;
+    let v = admin.get_ok("/api/v1/ingest").await;
+    assert_eq!(v["analysis"]["late_samples_not_analysed"], 0, "{v}");
+    assert!(v["analysis"]["reanalyses"].as_u64().unwrap() >= 1, "{v}");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn an_unbound_stream_is_not_analysed_and_unbinding_clears_its_alarms() {
     let server = TestServer::start(None, |_| {}).await;
