@@ -135,4 +135,3 @@ pub struct AttestRequest {
     #[serde(default)]
     pub ai_drafted: bool,
 }
-

@@ -173,6 +173,11 @@ enum TrainCommand {
         /// (0-1) and for the others. Reports figures; writes no model.
         #[arg(long)]
         split_mhr: Option<f32>,
+        /// Experiment: write every chunk's level-1 features, label counts and the stack's
+        /// cross-validated (training recordings, needs --cv) or held-out (validation) answers
+        /// to FILE (little-endian f32 rows) and FILE.json (layout), for models tried outside.
+        #[arg(long)]
+        dump_chunks: Option<PathBuf>,
     },
 }
 
@@ -338,6 +343,7 @@ fn main() -> Result<()> {
             lambda,
             recording_balance,
             split_mhr,
+            dump_chunks,
         })) => {
             if !(min_child_weight >= 0.0 && lambda >= 0.0) {
                 anyhow::bail!("--min-child-weight and --lambda must be numbers >= 0");
@@ -361,6 +367,7 @@ fn main() -> Result<()> {
                 cv,
                 recording_balance,
                 split_mhr,
+                dump_chunks,
             })?;
         }
     }

@@ -40,7 +40,12 @@ pub struct TrainArgs {
     /// Experimental: separate models for chunks whose `mhr_present_2min` reaches this and for
     /// the others. The library has no such split, so nothing is written.
     pub split_mhr: Option<f32>,
+    /// Experimental: where to write every chunk's features and the stack's unseen answers.
+    pub dump_chunks: Option<PathBuf>,
 }
+
+/// Out-of-fold answers of the stack for one recording: its fold, level-1 and level-2 answers.
+type Unseen = std::collections::HashMap<String, (i32, Vec<f32>, Vec<f32>)>;
 
 struct Rec {
     name: String,
@@ -300,8 +305,108 @@ fn score_with_breakdown(
     totals
 }
 
+/// Level-1 and level-2 answers of a stack for every chunk of `r`.
+fn answers(r: &Rec, l1: &Level, l2: &Level) -> (Vec<f32>, Vec<f32>) {
+    let p1 = predict(l1, &r.l1);
+    let p2 = predict(l2, &level2_rows(&r.samples, &r.l1, &p1));
+    (p1, p2)
+}
+
+/// Columns of a `--dump-chunks` row before the level-1 features.
+const DUMP_COLUMNS: [&str; 14] = [
+    "recording",
+    "validation",
+    "fold",
+    "chunk",
+    "fs_samples",
+    "ts_samples",
+    "fhr_mean",
+    "mhr_mean",
+    "toco_mean",
+    "fhr_fraction",
+    "mhr_fraction",
+    "p1",
+    "p2",
+    "has_row",
+];
+
+/// Writes every chunk of `recs` as one row of little-endian f32 (`DUMP_COLUMNS`, then the
+/// level-1 features, NaN where the chunk has no row) and a JSON file describing the layout.
+fn dump_chunks(path: &std::path::Path, recs: &[Rec], unseen: &Unseen) -> Result<()> {
+    let names = l1_names();
+    let mut out: Vec<u8> = Vec::new();
+    let mut rows = 0usize;
+    let mean = |v: &mut dyn Iterator<Item = Option<f32>>| -> (f32, f32) {
+        let (mut sum, mut k, mut n) = (0.0f32, 0u32, 0u32);
+        for x in v {
+            n += 1;
+            if let Some(x) = x {
+                sum += x;
+                k += 1;
+            }
+        }
+        if k == 0 { (f32::NAN, 0.0) } else { (sum / k as f32, k as f32 / n as f32) }
+    };
+    for (i, r) in recs.iter().enumerate() {
+        let (fold, p1, p2) =
+            unseen.get(&r.name).map_or((-1, &[][..], &[][..]), |(f, a, b)| (*f, &a[..], &b[..]));
+        let chunk = ctg_analysis::false_signal::CHUNK;
+        for (c, (s, l)) in r.samples.chunks(chunk).zip(r.labels.chunks(chunk)).enumerate() {
+            let (mut fs, mut ts) = (0u32, 0u32);
+            for (s, l) in s.iter().zip(l) {
+                if s.fhr.is_some() {
+                    match l {
+                        Some(true) => fs += 1,
+                        Some(false) => ts += 1,
+                        None => {}
+                    }
+                }
+            }
+            let (fhr, fhr_frac) = mean(&mut s.iter().map(|s| s.fhr));
+            let (mhr, mhr_frac) = mean(&mut s.iter().map(|s| s.mhr));
+            let (toco, _) = mean(&mut s.iter().map(|s| s.toco));
+            let row = r.l1.row(c);
+            let head = [
+                i as f32,
+                f32::from(u8::from(r.val)),
+                fold as f32,
+                c as f32,
+                fs as f32,
+                ts as f32,
+                fhr,
+                mhr,
+                toco,
+                fhr_frac,
+                mhr_frac,
+                p1.get(c).copied().unwrap_or(f32::NAN),
+                p2.get(c).copied().unwrap_or(f32::NAN),
+                f32::from(u8::from(row.is_some())),
+            ];
+            for v in head {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            for k in 0..names.len() {
+                let v = row.map_or(f32::NAN, |x| x[k]);
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            rows += 1;
+        }
+    }
+    std::fs::write(path, &out).with_context(|| format!("writing {}", path.display()))?;
+    let layout = serde_json::json!({
+        "rows": rows,
+        "columns": DUMP_COLUMNS.iter().copied().chain(names.iter().copied()).collect::<Vec<_>>(),
+        "recordings": recs.iter().map(|r| &r.name).collect::<Vec<_>>(),
+    });
+    let json = path.with_extension("json");
+    std::fs::write(&json, layout.to_string())
+        .with_context(|| format!("writing {}", json.display()))?;
+    eprintln!("{rows} chunks written to {}", path.display());
+    Ok(())
+}
+
 /// Recording-level K-fold cross-validation of the whole stack over `recs`.
-fn cross_validate(recs: &[&Rec], args: &TrainArgs) -> Vec<Confusion> {
+fn cross_validate(recs: &[&Rec], args: &TrainArgs, unseen: &mut Unseen) -> Vec<Confusion> {
     let mut totals = vec![Confusion::default(); CV_THRESHOLDS.len()];
     let mut breakdown = Breakdown::default();
     let mut worst = Vec::new();
@@ -327,6 +432,10 @@ fn cross_validate(recs: &[&Rec], args: &TrainArgs) -> Vec<Confusion> {
         }
         for r in &held {
             worst.push((r.name.clone(), score(&[r], &l1, &l2)));
+            if args.dump_chunks.is_some() {
+                let (p1, p2) = answers(r, &l1, &l2);
+                unseen.insert(r.name.clone(), (fold as i32, p1, p2));
+            }
         }
     }
     // Where the errors are: what to look at when improving the features.
@@ -408,8 +517,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
     }
     eprintln!("{} training and {} validation recordings", train_recs.len(), val_recs.len());
+    let mut unseen = Unseen::new();
     let mut cv_note = if args.cv {
-        let cv = cross_validate(&train_recs, args);
+        let cv = cross_validate(&train_recs, args, &mut unseen);
         for (t, c) in CV_THRESHOLDS.iter().zip(&cv) {
             println!("train cross-validated ({} folds), threshold {t:.1}: {}", args.folds, fmt(c));
         }
@@ -428,12 +538,19 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if let Some(v) = &val_score {
         println!("validation (unseen): {}", fmt(v));
     }
+    if let Some(path) = &args.dump_chunks {
+        for r in &val_recs {
+            let (p1, p2) = answers(r, &l1, &l2);
+            unseen.insert(r.name.clone(), (-1, p1, p2));
+        }
+        dump_chunks(path, &recs, &unseen)?;
+    }
     let (l1, l2, trained_on) = if args.final_on_all && !val_recs.is_empty() {
         let all: Vec<&Rec> = recs.iter().collect();
         if args.cv {
             // The honest estimate for models trained on everything: the same cross-validation
             // over all the recordings.
-            let cv = cross_validate(&all, args);
+            let cv = cross_validate(&all, args, &mut Unseen::new());
             for (t, c) in CV_THRESHOLDS.iter().zip(&cv) {
                 println!(
                     "train + validation cross-validated ({} folds), threshold {t:.1}: {}",
@@ -518,6 +635,51 @@ mod tests {
             l1: Rows::default(),
             chunk_labels: vec![(false, 2.0); chunks],
         }
+    }
+
+    #[test]
+    fn dumped_chunks_hold_labels_features_and_unseen_answers_in_their_layout() {
+        let samples: Vec<Sample> = (0..64)
+            .map(|i| Sample { fhr: (i % 16 != 3).then_some(140.0), ..Sample::EMPTY })
+            .collect();
+        let labels: Vec<Option<bool>> = (0..64).map(|i| (i < 32).then_some(i < 16)).collect();
+        let l1 = level1_rows(&samples, None);
+        let rec = Rec {
+            name: "A".into(),
+            val: false,
+            chunk_labels: chunk_labels(&samples, &labels),
+            samples,
+            labels,
+            l1,
+        };
+        let mut unseen = Unseen::new();
+        unseen.insert("A".into(), (2, vec![0.25; 4], vec![0.75; 4]));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chunks.bin");
+        dump_chunks(&path, &[rec], &unseen).unwrap();
+        let layout: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("chunks.json")).unwrap())
+                .unwrap();
+        let width = DUMP_COLUMNS.len() + l1_names().len();
+        assert_eq!(layout["rows"], 4);
+        assert_eq!(layout["columns"].as_array().unwrap().len(), width);
+        let bytes = std::fs::read(&path).unwrap();
+        let v: Vec<f32> =
+            bytes.chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        assert_eq!(v.len(), 4 * width);
+        let col = |row: usize, name: &str| {
+            v[row * width + DUMP_COLUMNS.iter().position(|c| *c == name).unwrap()]
+        };
+        // Chunk 0: 15 false-signal samples with FHR (one has none); chunk 1: 15 true ones;
+        // chunks 2-3 unlabelled.
+        assert_eq!((col(0, "fs_samples"), col(0, "ts_samples")), (15.0, 0.0));
+        assert_eq!((col(1, "fs_samples"), col(1, "ts_samples")), (0.0, 15.0));
+        assert_eq!((col(3, "fs_samples"), col(3, "ts_samples")), (0.0, 0.0));
+        assert_eq!((col(2, "fold"), col(2, "p1"), col(2, "p2")), (2.0, 0.25, 0.75));
+        assert_eq!((col(0, "chunk"), col(3, "chunk")), (0.0, 3.0));
+        assert_eq!(col(0, "fhr_mean"), 140.0);
+        assert!((col(0, "fhr_fraction") - 15.0 / 16.0).abs() < 1e-6);
+        assert!(col(0, "mhr_mean").is_nan());
     }
 
     #[test]
