@@ -358,10 +358,6 @@ impl StreamAnalysis {
         self.late_filled = 0;
     }
 
-    fn seq_at(&self, s: f64) -> u64 {
-        self.start_seq + (s * HZ as f64).round().max(0.0) as u64
-    }
-
     /// The last `n` samples, newest first, with FHR left out where the analysis judged it a
     /// false signal (the maternal pulse must not pass for a fetal bradycardia).
     fn latest(&mut self, n: usize) -> Vec<ctg_analysis::Sample> {
@@ -418,70 +414,13 @@ impl StreamAnalysis {
                 _ => None,
             }
         };
-        let analysis_decels = self.analyzer.decelerations().to_vec();
         let full = self.analyzer.analysis();
 
-        // Baseline sampled every BASELINE_STEP samples.
-        let first = (from_seq - self.start_seq).div_ceil(BASELINE_STEP) * BASELINE_STEP;
-        let bpm: Vec<Option<f32>> = (first..n)
-            .step_by(BASELINE_STEP as usize)
-            .map(|i| {
-                full.baseline_bpm
-                    .get(i as usize)
-                    .copied()
-                    .flatten()
-                    .map(|v| (v * 10.0).round() / 10.0)
-            })
-            .collect();
-        let baseline =
-            BaselineSeries { from_seq: self.start_seq + first, step: BASELINE_STEP, bpm };
-
-        let mut events = Vec::new();
-        for a in &full.accelerations {
-            events.push(EventMark {
-                kind: "acceleration",
-                class: None,
-                severity: None,
-                from_seq: self.seq_at(a.start_s),
-                to_seq: self.seq_at(a.end_s),
-                peak_seq: self.seq_at(a.peak_s),
-                bpm: Some(a.peak_bpm),
-                provisional: a.provisional,
-            });
-        }
-        for d in &analysis_decels {
-            events.push(EventMark {
-                kind: "deceleration",
-                class: Some(decel_class(d.kind)),
-                severity: Some(match d.severity {
-                    Severity::Mild => "mild",
-                    Severity::Severe => "severe",
-                }),
-                from_seq: self.seq_at(d.start_s),
-                to_seq: self.seq_at(d.end_s),
-                peak_seq: self.seq_at(d.nadir_s),
-                bpm: Some(d.nadir_bpm),
-                provisional: d.provisional,
-            });
-        }
-        for c in &full.contractions {
-            events.push(EventMark {
-                kind: "contraction",
-                class: None,
-                severity: None,
-                from_seq: self.seq_at(c.start_s),
-                to_seq: self.seq_at(c.end_s),
-                peak_seq: self.seq_at(c.peak_s),
-                bpm: None,
-                provisional: c.provisional,
-            });
-        }
-        events.retain(|e| e.to_seq >= from_seq);
-        events.sort_by_key(|e| e.from_seq);
+        let (baseline, events) = marks(&full, self.start_seq, from_seq);
 
         let classification = self.classification(window.as_ref());
         let mut changes = Vec::new();
-        let judged = self.judge(window.as_ref(), &analysis_decels, now_s);
+        let judged = self.judge(window.as_ref(), &full.decelerations, now_s);
         for (kind, level, detail) in judged {
             for transition in self.engine.observe(kind, level, t_ms) {
                 changes.push(AlarmChange { transition, seq: newest, detail: detail.clone() });
@@ -519,8 +458,8 @@ impl StreamAnalysis {
         };
         ClassificationView {
             status: if assessable(w) { Assessment::Assessed } else { Assessment::CannotAssess },
-            from_seq: Some(self.seq_at(w.start_s)),
-            to_seq: Some(self.seq_at(w.end_s)),
+            from_seq: Some(seq_at(self.start_seq, w.start_s)),
+            to_seq: Some(seq_at(self.start_seq, w.end_s)),
             provisional: w.provisional,
             valid_fraction: Some((w.valid_fraction * 100.0).round() / 100.0),
             jsog_level: w.jsog_level,
@@ -692,6 +631,105 @@ impl StreamAnalysis {
         ));
         out
     }
+}
+
+/// Sequence number of time `s` (seconds) of an analysis whose sample 0 is `start_seq`.
+fn seq_at(start_seq: u64, s: f64) -> u64 {
+    start_seq + (s * HZ as f64).round().max(0.0) as u64
+}
+
+/// The baseline (every [`BASELINE_STEP`] samples) and the event marks of an analysis whose
+/// sample 0 is `start_seq`, from `from_seq` on.
+fn marks(
+    a: &ctg_analysis::Analysis,
+    start_seq: u64,
+    from_seq: u64,
+) -> (BaselineSeries, Vec<EventMark>) {
+    let n = a.baseline_bpm.len() as u64;
+    let first = from_seq.saturating_sub(start_seq).div_ceil(BASELINE_STEP) * BASELINE_STEP;
+    let bpm: Vec<Option<f32>> = (first..n)
+        .step_by(BASELINE_STEP as usize)
+        .map(|i| a.baseline_bpm[i as usize].map(|v| (v * 10.0).round() / 10.0))
+        .collect();
+    let baseline = BaselineSeries { from_seq: start_seq + first, step: BASELINE_STEP, bpm };
+    let at = |s: f64| seq_at(start_seq, s);
+    let mut events = Vec::new();
+    for e in &a.accelerations {
+        events.push(EventMark {
+            kind: "acceleration",
+            class: None,
+            severity: None,
+            from_seq: at(e.start_s),
+            to_seq: at(e.end_s),
+            peak_seq: at(e.peak_s),
+            bpm: Some(e.peak_bpm),
+            provisional: e.provisional,
+        });
+    }
+    for d in &a.decelerations {
+        events.push(EventMark {
+            kind: "deceleration",
+            class: Some(decel_class(d.kind)),
+            severity: Some(match d.severity {
+                Severity::Mild => "mild",
+                Severity::Severe => "severe",
+            }),
+            from_seq: at(d.start_s),
+            to_seq: at(d.end_s),
+            peak_seq: at(d.nadir_s),
+            bpm: Some(d.nadir_bpm),
+            provisional: d.provisional,
+        });
+    }
+    for c in &a.contractions {
+        events.push(EventMark {
+            kind: "contraction",
+            class: None,
+            severity: None,
+            from_seq: at(c.start_s),
+            to_seq: at(c.end_s),
+            peak_seq: at(c.peak_s),
+            bpm: None,
+            provisional: c.provisional,
+        });
+    }
+    events.retain(|e| e.to_seq >= from_seq);
+    events.sort_by_key(|e| e.from_seq);
+    (baseline, events)
+}
+
+/// Baseline and events of stored history, drawn on a scrolled-back trace.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HistoryMarks {
+    pub baseline: BaselineSeries,
+    pub events: Vec<EventMark>,
+}
+
+/// Analyses stored samples of one binding (sequence order; gaps become missing samples) and
+/// returns the marks from `show_from_seq` on: the samples before it are context, so that the
+/// baseline at the start of what is shown has the signal before it, as it had live.
+pub fn history_marks(
+    samples: &[StoredSample],
+    show_from_seq: u64,
+    gestation_weeks: Option<u8>,
+) -> Option<HistoryMarks> {
+    let first = samples.first()?.seq;
+    let config = ctg_analysis::Config {
+        gestation_weeks: gestation_weeks.map(|w| u32::from(w).clamp(20, 44)),
+        ..ctg_analysis::Config::default()
+    };
+    let mut input = Vec::with_capacity(samples.len());
+    for s in samples {
+        let at = (s.seq - first) as usize;
+        if at < input.len() {
+            continue;
+        }
+        input.resize(at, ctg_analysis::Sample::EMPTY);
+        input.push(ctg_analysis::Sample::from_wire(&s.sample, ctg_analysis::FetalChannel::Merged));
+    }
+    let a = ctg_analysis::analyze(&input, &config).ok()?;
+    let (baseline, events) = marks(&a, first, show_from_seq.max(first));
+    Some(HistoryMarks { baseline, events })
 }
 
 fn assessable(w: &Window) -> bool {

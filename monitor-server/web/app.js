@@ -485,7 +485,9 @@
         }
       }
     }
-    if (opts.analysis && bufs.length === 1) drawAnalysis(ctx, bufs[0], opts.analysis, { x, yF, fhrTop, fhrH, tocoTop, dpr });
+    (opts.analyses || []).forEach((a, i) => {
+      if (a && bufs[i]) drawAnalysis(ctx, bufs[i], a, { x, yF, fhrTop, fhrH, tocoTop, dpr });
+    });
     ctx.restore();
   }
 
@@ -564,7 +566,7 @@
     for (const label of state.order) {
       const bed = state.beds.get(label);
       updateTile(bed);
-      drawCtg(bed.canvas, [bed.buf], end, { labels: bed.canvas.clientWidth > 260, analysis: bed.analysis });
+      drawCtg(bed.canvas, [bed.buf], end, { labels: bed.canvas.clientWidth > 260, analyses: [bed.analysis] });
     }
     if (state.alarmsDirty) renderAlarms();
     if (state.detail) renderDetail();
@@ -918,6 +920,8 @@
         b.add(s.samples);
         return b.buf;
       });
+      // The server analyses the stored trace (with the half hour before it as context).
+      d.historyAnalyses = h.segments.map((s) => s.analysis || null);
       d.historyPatient = h.patient;
     } catch (e) {
       $('manage-msg').textContent = `${t('failed')}: ${e.message}`;
@@ -931,9 +935,13 @@
     const canvas = $('detail-canvas');
     const live = d.viewEnd === null;
     const end = live ? serverNow() : d.viewEnd;
-    // History may hold several bindings (a change of device during the stay): one trace each.
-    // The analysis belongs to the live trace; scrolled-back history is drawn without it.
-    drawCtg(canvas, live ? [d.bed.buf] : d.history || [], end, { labels: true, analysis: live ? d.bed.analysis : null });
+    // History may hold several bindings (a change of device during the stay): one trace each,
+    // each with the analysis of its stored trace.
+    const analyses = live ? [d.bed.analysis] : (d.history ? d.historyAnalyses : []);
+    drawCtg(canvas, live ? [d.bed.buf] : d.history || [], end, { labels: true, analyses });
+    const shown = analyses.filter((a) => a);
+    $('detail').dataset.baselinePoints = String(shown.reduce((n, a) => n + a.baseline.bpm.filter((v) => v !== null).length, 0));
+    $('detail').dataset.decelerations = shown.flatMap((a) => a.events.filter((e) => e.kind === 'deceleration').map((e) => e.class)).join(' ');
     const c = d.bed.analysis && d.bed.analysis.classification;
     $('detail-analysis').textContent = c ? classificationText(c, true) : t('notAnalysed');
     $('detail-analysis').dataset.status = c ? c.status : '';

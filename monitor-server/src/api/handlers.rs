@@ -649,6 +649,9 @@ pub struct HistoryQuery {
 
 /// The longest range one history request may cover.
 pub const MAX_HISTORY_MS: Millis = 2 * 3_600_000;
+/// Stored trace read before a history range and analysed with it (not returned), so that the
+/// baseline at the start of the range has the signal before it (the baseline weighs ±20 min).
+const HISTORY_CONTEXT_MS: Millis = 30 * 60_000;
 
 #[derive(Debug, Serialize)]
 pub struct HistorySegment {
@@ -657,6 +660,9 @@ pub struct HistorySegment {
     pub from_seq: u64,
     pub to_seq: Option<u64>,
     pub samples: Columns,
+    /// Baseline and events found by analysing the stored trace (with the 30 min before the
+    /// range as context); absent when the segment has no samples.
+    pub analysis: Option<crate::analysis::HistoryMarks>,
 }
 
 #[derive(Debug, Serialize)]
@@ -712,12 +718,17 @@ pub async fn history(
                 SampleQuery {
                     from_seq: b.from_seq,
                     to_seq: b.to_seq,
-                    from_ms: q.from_ms,
+                    from_ms: q.from_ms.saturating_sub(HISTORY_CONTEXT_MS),
                     to_ms: q.to_ms,
-                    limit: 40_000,
+                    limit: 48_000,
                 },
             )
             .await?;
+        let shown = samples.iter().position(|s| s.rx_ms >= q.from_ms).unwrap_or(samples.len());
+        let analysis = samples.get(shown).and_then(|first| {
+            crate::analysis::history_marks(&samples, first.seq, Some(patient.ga_weeks))
+        });
+        let samples = &samples[shown..];
         for e in core.store.events(key, q.from_ms, q.to_ms, 10_000).await? {
             if b.covers(e.event.seq) {
                 events.push(HistoryEvent {
@@ -733,7 +744,8 @@ pub async fn history(
             stream: b.stream.to_string(),
             from_seq: b.from_seq,
             to_seq: b.to_seq,
-            samples: Columns::from_samples(&samples),
+            samples: Columns::from_samples(samples),
+            analysis,
         });
     }
     let count: usize = segments.iter().map(|s| s.samples.len()).sum();

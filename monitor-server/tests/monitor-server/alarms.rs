@@ -197,14 +197,14 @@ async fn late_decelerations_raise_a_stored_alarm_that_a_clinician_acknowledges()
 /// Regression: backlog arriving after newer live data (an ambulance back online) used to be
 /// stored and drawn but never analysed, so the decelerations it held were never marked.
 #[tokio::test]
-async fn backfilled_trace_is_analysed_and_its_decelerations_marked() {
+async fn backfilled_trace_is_analysed_and_its_decelerations_marked_live_and_in_history() {
     let server = TestServer::start(None, |_| {}).await;
     let admin = server.staff("admin1", Role::Admin).await;
     admin.put("/api/v1/beds/4", json!({"display_order": 4})).await;
     let obst = server.staff("obst", Role::Obstetrician).await;
     let gw = TestGateway::connect(&server.broker_url, "amb", "gw1").await;
     let s = gw.stream("bed-4");
-    admit_and_bind(&obst, "P-4", "4", &s.to_string()).await;
+    let admission = admit_and_bind(&obst, "P-4", "4", &s.to_string()).await;
     let mut ws = open(&server, &obst, &["4"]).await;
 
     // Sixteen minutes of trace; minutes 4 to 12 are missing while the link is down.
@@ -264,6 +264,32 @@ async fn backfilled_trace_is_analysed_and_its_decelerations_marked() {
     let v = admin.get_ok("/api/v1/ingest").await;
     assert_eq!(v["analysis"]["late_samples_not_analysed"], 0, "{v}");
     assert!(v["analysis"]["reanalyses"].as_u64().unwrap() >= 1, "{v}");
+
+    // Scrolled back: the stored history of minutes 10 to 16 comes with its own analysis, the
+    // minutes before it read as context and not returned.
+    wait_for(10, "the whole trace stored", || async {
+        obst.stream(&s.to_string()).await.is_some_and(|v| v["stored_samples"] == end)
+    })
+    .await;
+    let t0 = super::common::T0;
+    let (from, to) = (t0 + 10 * 60_000, t0 + 16 * 60_000);
+    let h = obst
+        .get_ok(&format!("/api/v1/admissions/{admission}/history?from_ms={from}&to_ms={to}"))
+        .await;
+    let seg = &h["segments"][0];
+    assert_eq!(seg["samples"]["seq"][0], 10 * 60 * 4, "history starts at from_ms");
+    let marks = &seg["analysis"];
+    assert_eq!(marks["baseline"]["from_seq"], 10 * 60 * 4);
+    let baseline: Vec<f64> =
+        marks["baseline"]["bpm"].as_array().unwrap().iter().filter_map(Value::as_f64).collect();
+    assert!(baseline.len() > 50 && baseline.iter().all(|b| (100.0..=170.0).contains(b)), "{marks}");
+    let late = marks["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "deceleration" && e["class"] == "late")
+        .count();
+    assert!(late >= 1, "{marks}");
     server.stop().await;
 }
 

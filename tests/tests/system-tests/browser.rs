@@ -293,7 +293,7 @@ async fn screenshots_for_the_docs() {
     std::fs::write(dir.join("detail.png"), browser.client.screenshot().await.unwrap()).unwrap();
     browser.eval("document.getElementById('back1').click(); document.getElementById('back1').click(); return true;").await;
     browser
-        .wait_script(10, "history", "const d = document.getElementById('detail').dataset; return d.mode === 'history' && Number(d.samples) > 0;")
+        .wait_script(10, "history with its analysis", "const d = document.getElementById('detail').dataset; return d.mode === 'history' && Number(d.samples) > 0 && Number(d.baselinePoints) > 0;")
         .await;
     std::fs::write(dir.join("detail-history.png"), browser.client.screenshot().await.unwrap())
         .unwrap();
@@ -388,6 +388,24 @@ async fn the_ambulance_drops_off_the_network_and_backfills_its_gap() {
         .unwrap();
     assert_eq!(missing["missing_samples"], 0, "{missing}");
     assert_eq!(missing["patient"]["name"], demo.demo_beds[amb].name);
+    // The backfilled stretch reached the live analysis too (it arrived after newer live data).
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let v = browser
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 fetch('/api/v1/ingest').then(r => r.json()).then(done);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if v["analysis"]["late_samples_analysed"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the backfill was never analysed: {}", v["analysis"]);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     browser.close().await;
     demo.stop().await;
 }
@@ -593,6 +611,18 @@ async fn the_late_deceleration_bed_alarms_and_the_alarm_leaves_the_list_on_ackno
             5,
             "the detail view's classification",
             "const t = document.getElementById('detail-analysis').textContent;              return t.includes('JSOG') && t.includes('暫定') && t.includes('FIGO');",
+        )
+        .await;
+    // Scrolled back into stored history, the trace keeps its baseline and named decelerations
+    // (regression: history was drawn without any analysis marks).
+    browser
+        .eval("document.dispatchEvent(new KeyboardEvent('keydown', { key: 'ArrowLeft', bubbles: true })); return true;")
+        .await;
+    browser
+        .wait_script(
+            15,
+            "stored history with its analysis",
+            "const d = document.getElementById('detail').dataset;              return d.mode === 'history' && Number(d.samples) > 0 && Number(d.baselinePoints) > 0                && d.decelerations.split(' ').includes('late');",
         )
         .await;
     browser.close().await;
