@@ -1147,7 +1147,8 @@
       state.beds.set(b.bed, bed);
       grid.appendChild(bed.el);
     }
-    $('monitor').hidden = false;
+    // Unless the Mothers view was opened while the beds loaded (regression: both views showed).
+    if (document.body.dataset.view !== 'phr') $('monitor').hidden = false;
     layoutGrid();
     connect();
     await loadUnassigned();

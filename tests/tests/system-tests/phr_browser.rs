@@ -114,14 +114,34 @@ async fn open_mothers_view(server: &Server, browser: &Browser) {
     browser
         .wait_script(20, "the view tabs", "return !document.getElementById('views').hidden;")
         .await;
-    click(browser, "#tab-phr").await;
+    // Uncaught errors of the page, for the timeout message below.
     browser
-        .wait_script(
-            20,
-            "the Mothers view with its lists",
-            "const p = document.getElementById('phr'); return !p.hidden && p.dataset.loaded === 'true';",
+        .eval(
+            "window.__phrErrors = []; \
+             window.addEventListener('error', (e) => window.__phrErrors.push(String(e.message))); \
+             window.addEventListener('unhandledrejection', (e) => window.__phrErrors.push(String(e.reason))); \
+             return true;",
         )
         .await;
+    click(browser, "#tab-phr").await;
+    // Generous: on a cold 2-core CI machine two Chromiums and a demo share the cores. On a
+    // timeout, say what the page showed.
+    let ready = "const p = document.getElementById('phr'); return !p.hidden && p.dataset.loaded === 'true';";
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while browser.eval(ready).await != Value::Bool(true) {
+        if tokio::time::Instant::now() >= deadline {
+            let state = browser
+                .eval(
+                    "const p = document.getElementById('phr'); \
+                     return JSON.stringify({ hidden: p.hidden, data: Object.assign({}, p.dataset), \
+                       message: document.getElementById('phr-lists-msg').textContent, \
+                       view: document.body.dataset.view, errors: window.__phrErrors });",
+                )
+                .await;
+            panic!("timed out after 60 s waiting for the Mothers view with its lists: {state}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
