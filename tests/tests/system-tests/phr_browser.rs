@@ -138,7 +138,18 @@ async fn open_mothers_view(server: &Server, browser: &Browser) {
                        view: document.body.dataset.view, errors: window.__phrErrors });",
                 )
                 .await;
-            panic!("timed out after 60 s waiting for the Mothers view with its lists: {state}");
+            // And what the server saw: refusals and failures are audited.
+            let audit = server
+                .core
+                .store
+                .audit(monitor_server::store::AuditQuery { before_id: None, limit: 30 })
+                .await
+                .map(|rows| serde_json::to_string(&rows).unwrap())
+                .unwrap_or_else(|e| format!("audit log unreadable: {e}"));
+            panic!(
+                "timed out after 60 s waiting for the Mothers view with its lists: {state}\n\
+                 last audit entries: {audit}"
+            );
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
