@@ -698,6 +698,10 @@ fn marks(
     (baseline, events)
 }
 
+/// The longest trace [`history_marks`] analyses in one piece (4 h; a request covers at most
+/// 2 h 30 min with its context).
+const HISTORY_MAX_INPUT: u64 = 4 * 60 * 60 * HZ;
+
 /// Baseline and events of stored history, drawn on a scrolled-back trace.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct HistoryMarks {
@@ -713,18 +717,26 @@ pub fn history_marks(
     show_from_seq: u64,
     gestation_weeks: Option<u8>,
 ) -> Option<HistoryMarks> {
-    let first = samples.first()?.seq;
+    let mut first = samples.first()?.seq;
     let config = ctg_analysis::Config {
         gestation_weeks: gestation_weeks.map(|w| u32::from(w).clamp(20, 44)),
         ..ctg_analysis::Config::default()
     };
     let mut input = Vec::with_capacity(samples.len());
     for s in samples {
-        let at = (s.seq - first) as usize;
-        if at < input.len() {
+        let Some(at) = s.seq.checked_sub(first) else { continue };
+        if at < input.len() as u64 {
             continue;
         }
-        input.resize(at, ctg_analysis::Sample::EMPTY);
+        // As live, a gap over 30 min restarts the analysis. So does a trace longer than any
+        // request covers, which only sequence numbers jumping ahead of time can make: the
+        // memory stays bounded whatever a gateway numbered.
+        if at - input.len() as u64 > MAX_GAP || at >= HISTORY_MAX_INPUT {
+            input.clear();
+            first = s.seq;
+        } else {
+            input.resize(at as usize, ctg_analysis::Sample::EMPTY);
+        }
         input.push(ctg_analysis::Sample::from_wire(&s.sample, ctg_analysis::FetalChannel::Merged));
     }
     let a = ctg_analysis::analyze(&input, &config).ok()?;
@@ -1633,6 +1645,27 @@ mod tests {
         assert!(baseline * 2 > (hole.end - hole.start) as usize / BASELINE_STEP as usize);
         assert!(after.events.iter().any(|e| e.class == Some("late") && hole.contains(&e.peak_seq)));
         assert_eq!(after.analysed_to_seq, before.analysed_to_seq);
+    }
+
+    /// Regression: a sequence number far ahead of the one before it (a gateway that renumbered)
+    /// made the history analysis fill the jump with missing samples, without bound.
+    #[test]
+    fn history_with_a_sequence_jump_is_analysed_from_the_jump_without_filling_it() {
+        let mut sim = Simulator::new(Scenario::NormalLabour, 11);
+        let jump = 1_000_000_000_000;
+        let n = 20 * 60 * HZ;
+        let samples: Vec<StoredSample> = (0..2 * n)
+            .map(|i| stored(if i < n { i } else { jump + i - n }, sim.next_frame().sample))
+            .collect();
+        let marks = history_marks(&samples, 0, Some(39)).expect("analysed");
+        assert!(marks.baseline.from_seq >= jump, "{}", marks.baseline.from_seq);
+        assert!(marks.baseline.bpm.len() <= (n / BASELINE_STEP) as usize);
+        assert!(marks.baseline.bpm.iter().any(Option::is_some));
+        // Out of order or repeated samples are left out, not a panic.
+        let mut shuffled = samples[..100].to_vec();
+        shuffled.swap(0, 50);
+        shuffled.push(samples[10]);
+        assert!(history_marks(&shuffled, 0, None).is_some());
     }
 
     #[test]

@@ -725,9 +725,16 @@ pub async fn history(
             )
             .await?;
         let shown = samples.iter().position(|s| s.rx_ms >= q.from_ms).unwrap_or(samples.len());
-        let analysis = samples.get(shown).and_then(|first| {
-            crate::analysis::history_marks(&samples, first.seq, Some(patient.ga_weeks))
-        });
+        // Milliseconds of CPU for hours of trace: off the async workers.
+        let ga = Some(patient.ga_weeks);
+        let (samples, analysis) = tokio::task::spawn_blocking(move || {
+            let analysis = samples
+                .get(shown)
+                .and_then(|first| crate::analysis::history_marks(&samples, first.seq, ga));
+            (samples, analysis)
+        })
+        .await
+        .map_err(ApiError::internal)?;
         let samples = &samples[shown..];
         for e in core.store.events(key, q.from_ms, q.to_ms, 10_000).await? {
             if b.covers(e.event.seq) {
