@@ -116,21 +116,27 @@ struct Breakdown {
     away_from_edges: [Confusion; EDGE_TOLERANCES_S.len()],
 }
 
+/// Labelled samples with an FHR value in one chunk: (false signal, true signal).
+fn chunk_votes(samples: &[Sample], labels: &[Option<bool>]) -> (u32, u32) {
+    let (mut fs, mut ts) = (0u32, 0u32);
+    for (s, l) in samples.iter().zip(labels) {
+        if s.fhr.is_some() {
+            match l {
+                Some(true) => fs += 1,
+                Some(false) => ts += 1,
+                None => {}
+            }
+        }
+    }
+    (fs, ts)
+}
+
 fn chunk_labels(samples: &[Sample], labels: &[Option<bool>]) -> Vec<(bool, f32)> {
     samples
         .chunks(ctg_analysis::false_signal::CHUNK)
         .zip(labels.chunks(ctg_analysis::false_signal::CHUNK))
         .map(|(s, l)| {
-            let (mut fs, mut ts) = (0u32, 0u32);
-            for (s, l) in s.iter().zip(l) {
-                if s.fhr.is_some() {
-                    match l {
-                        Some(true) => fs += 1,
-                        Some(false) => ts += 1,
-                        None => {}
-                    }
-                }
-            }
+            let (fs, ts) = chunk_votes(s, l);
             (fs > ts, (fs + ts) as f32)
         })
         .collect()
@@ -352,16 +358,7 @@ fn dump_chunks(path: &std::path::Path, recs: &[Rec], unseen: &Unseen) -> Result<
             unseen.get(&r.name).map_or((-1, &[][..], &[][..]), |(f, a, b)| (*f, &a[..], &b[..]));
         let chunk = ctg_analysis::false_signal::CHUNK;
         for (c, (s, l)) in r.samples.chunks(chunk).zip(r.labels.chunks(chunk)).enumerate() {
-            let (mut fs, mut ts) = (0u32, 0u32);
-            for (s, l) in s.iter().zip(l) {
-                if s.fhr.is_some() {
-                    match l {
-                        Some(true) => fs += 1,
-                        Some(false) => ts += 1,
-                        None => {}
-                    }
-                }
-            }
+            let (fs, ts) = chunk_votes(s, l);
             let (fhr, fhr_frac) = mean(&mut s.iter().map(|s| s.fhr));
             let (mhr, mhr_frac) = mean(&mut s.iter().map(|s| s.mhr));
             let (toco, _) = mean(&mut s.iter().map(|s| s.toco));
